@@ -1,0 +1,215 @@
+//! End-to-end benchmark: replays a JSONL(.gz) file through Vigie's real pipeline (file
+//! source → decode → analyze → Tantivy index with commits) and, in the same run, through a
+//! baseline: the same posts decoded with serde and indexed by plain Tantivy with its
+//! default tokenizer. Each phase runs in its own child process so peak RSS is measured per
+//! phase; the ratios are what to compare across machines.
+//!
+//! ```sh
+//! cargo run --release -p vigie-benches --bin e2e -- ../shared/data/ira-troll-tweets/posts.jsonl.gz
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use serde_json::json;
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    match args.get(1).map(String::as_str) {
+        Some("--phase") => {
+            let phase = args.get(2).context("--phase NAME FILE")?;
+            let file = PathBuf::from(args.get(3).context("--phase NAME FILE")?);
+            let result = match phase.as_str() {
+                "baseline" => baseline(&file)?,
+                "vigie" => vigie(&file)?,
+                other => bail!("unknown phase {other}"),
+            };
+            println!("{result}");
+            Ok(())
+        }
+        Some(file) => compare(Path::new(file)),
+        None => compare(&default_input()),
+    }
+}
+
+fn default_input() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/ira-troll-tweets/posts.jsonl.gz")
+}
+
+fn compare(file: &Path) -> anyhow::Result<()> {
+    if !file.exists() {
+        bail!("{} not found (pass a JSONL file)", file.display());
+    }
+    let exe = std::env::current_exe()?;
+    let mut results = Vec::new();
+    for phase in ["baseline", "vigie"] {
+        let output = Command::new(&exe)
+            .args(["--phase", phase])
+            .arg(file)
+            .output()?;
+        if !output.status.success() {
+            bail!(
+                "phase {phase} failed: {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        }
+        let value: serde_json::Value =
+            serde_json::from_slice(&output.stdout).context("phase output")?;
+        results.push(value);
+    }
+    println!("end-to-end replay of {}", file.display());
+    println!(
+        "{:<10} {:>9} {:>10} {:>9} {:>12} {:>12} {:>12} {:>10}",
+        "phase", "posts", "docs", "secs", "posts/s", "lat p50 ms", "lat p99 ms", "peak MiB"
+    );
+    for r in &results {
+        println!(
+            "{:<10} {:>9} {:>10} {:>9.2} {:>12.0} {:>12.1} {:>12.1} {:>10.0}",
+            r["phase"].as_str().unwrap(),
+            r["posts"],
+            r["documents"],
+            r["seconds"].as_f64().unwrap(),
+            r["posts_per_sec"].as_f64().unwrap(),
+            r["latency_p50_ms"].as_f64().unwrap_or(f64::NAN),
+            r["latency_p99_ms"].as_f64().unwrap_or(f64::NAN),
+            r["peak_rss_mib"].as_f64().unwrap(),
+        );
+    }
+    let (b, v) = (&results[0], &results[1]);
+    if b["documents"] != v["documents"] {
+        bail!(
+            "phases disagree on the number of documents: {} vs {}",
+            b["documents"],
+            v["documents"]
+        );
+    }
+    println!(
+        "vigie/baseline: throughput {:.2}x, peak RSS {:.2}x",
+        v["posts_per_sec"].as_f64().unwrap() / b["posts_per_sec"].as_f64().unwrap(),
+        v["peak_rss_mib"].as_f64().unwrap() / b["peak_rss_mib"].as_f64().unwrap()
+    );
+    Ok(())
+}
+
+/// Peak resident set size of this process, from /proc (Linux).
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_owned)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn vigie(file: &Path) -> anyhow::Result<serde_json::Value> {
+    let dir = tempfile::tempdir()?;
+    let config = vigie_daemon::config::Config::from_toml("", "bench", std::iter::empty())?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let options = vigie_daemon::commands::ReplayOptions {
+        files: vec![file.to_owned()],
+        speed: vigie_daemon::config::Speed::Max,
+        data_dir: Some(dir.path().to_owned()),
+        progress: false,
+    };
+    let summary = runtime.block_on(vigie_daemon::commands::replay(
+        config,
+        options,
+        tokio_util::sync::CancellationToken::new(),
+    ))?;
+    let mut latencies = summary.batch_latencies.clone();
+    latencies.sort_by(f64::total_cmp);
+    let secs = summary.elapsed.as_secs_f64();
+    Ok(json!({
+        "phase": "vigie",
+        "posts": summary.posts_read,
+        "documents": summary.documents,
+        "rejected": summary.rejected(),
+        "seconds": secs,
+        "posts_per_sec": summary.posts_read as f64 / secs,
+        "latency_p50_ms": percentile(&latencies, 0.5) * 1e3,
+        "latency_p90_ms": percentile(&latencies, 0.9) * 1e3,
+        "latency_p99_ms": percentile(&latencies, 0.99) * 1e3,
+        "peak_rss_mib": peak_rss_mib(),
+    }))
+}
+
+/// Plain Tantivy: serde-decoded posts, default tokenizer, the same commit cadence.
+fn baseline(file: &Path) -> anyhow::Result<serde_json::Value> {
+    use std::io::BufRead;
+    use tantivy::schema::{Schema, FAST, INDEXED, STORED, STRING, TEXT};
+    #[derive(serde::Deserialize)]
+    struct Minimal {
+        id: String,
+        text: String,
+        created_at: String,
+        author: Option<String>,
+    }
+    let dir = tempfile::tempdir()?;
+    let mut builder = Schema::builder();
+    let id = builder.add_text_field("id", STRING | STORED);
+    let author = builder.add_text_field("author", STRING | STORED);
+    let created_at = builder.add_date_field("created_at", INDEXED | STORED | FAST);
+    let text = builder.add_text_field("text", TEXT | STORED);
+    let index = tantivy::Index::create_in_dir(dir.path(), builder.build())?;
+    let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(2, 128 << 20)?;
+    let started = Instant::now();
+    let input = std::fs::File::open(file)?;
+    let reader: Box<dyn BufRead> = if file.extension().is_some_and(|e| e == "gz") {
+        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+            input,
+        )))
+    } else {
+        Box::new(std::io::BufReader::new(input))
+    };
+    let mut posts = 0u64;
+    for line in reader.lines() {
+        let line = line?;
+        let Ok(post) = serde_json::from_str::<Minimal>(&line) else {
+            continue;
+        };
+        let time = chrono::DateTime::parse_from_rfc3339(&post.created_at)?.timestamp();
+        let mut doc = tantivy::TantivyDocument::default();
+        doc.add_text(id, &post.id);
+        if let Some(a) = &post.author {
+            doc.add_text(author, a);
+        }
+        doc.add_date(created_at, tantivy::DateTime::from_timestamp_secs(time));
+        doc.add_text(text, &post.text);
+        writer.add_document(doc)?;
+        posts += 1;
+        if posts % 10_000 == 0 {
+            writer.commit()?;
+        }
+    }
+    writer.commit()?;
+    let documents = index.reader()?.searcher().num_docs();
+    let secs = started.elapsed().as_secs_f64();
+    Ok(json!({
+        "phase": "baseline",
+        "posts": posts,
+        "documents": documents,
+        "seconds": secs,
+        "posts_per_sec": posts as f64 / secs,
+        "latency_p50_ms": null,
+        "latency_p99_ms": null,
+        "peak_rss_mib": peak_rss_mib(),
+    }))
+}

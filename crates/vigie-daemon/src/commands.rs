@@ -1,0 +1,367 @@
+//! The `vigie` subcommands: `run`, `replay`, `search` and `check-config`.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio_util::sync::CancellationToken;
+use vigie_index::{PostIndex, PostSearcher, SearchOrder, SearchRequest, SearchResults};
+use vigie_pipeline::{FileSource, FileSourceConfig};
+use vigie_source_kafka::KafkaSource;
+use vigie_tokenize::Analyzer;
+
+use crate::config::{CheckedConfig, Config, SourceKind, Speed};
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::runner::{run_pipeline, PipelineState, RunSummary};
+
+/// The built-in sample of real posts replayed by `vigie run` with no configuration
+/// (see `crates/vigie-daemon/data/README.md` for its source and licence).
+pub const SAMPLE_POSTS_GZ: &[u8] = include_bytes!("../data/sample.jsonl.gz");
+
+/// Name of the index directory inside the data directory.
+pub const INDEX_DIR: &str = "index";
+/// Name of the file collecting rejected lines of file inputs.
+pub const REJECTED_FILE: &str = "rejected.jsonl";
+
+/// How long shutdown may take before the process gives up and exits non-zero.
+const SHUTDOWN_DEADLINE: Duration = Duration::from_secs(9);
+
+/// Loads the configuration from a file (or the defaults) and the `VIGIE_…` environment.
+pub fn load_config(path: Option<&Path>) -> anyhow::Result<CheckedConfig> {
+    Ok(Config::load(path, std::env::vars())?)
+}
+
+/// `vigie check-config FILE`: validates a configuration and prints the effective values.
+pub fn check_config(path: &Path) -> anyhow::Result<()> {
+    let config = load_config(Some(path))?;
+    let effective =
+        toml::to_string_pretty(&config.raw).context("cannot print the configuration")?;
+    println!(
+        "# {} is valid; effective configuration (after VIGIE_… overrides):\n{effective}",
+        path.display()
+    );
+    Ok(())
+}
+
+/// `vigie run`: runs the daemon until SIGINT/SIGTERM.
+pub async fn run(config: CheckedConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let raw = &config.raw;
+    std::fs::create_dir_all(&raw.data_dir)
+        .with_context(|| format!("cannot create data directory {}", raw.data_dir.display()))?;
+    let analyzer = Arc::new(Analyzer::new(raw.analyzer.clone()));
+    let index = open_index(&raw.data_dir, &analyzer, &config)?;
+    let metrics = Metrics::new();
+    let state = Arc::new(PipelineState::default());
+    let app = AppState {
+        metrics: metrics.clone(),
+        pipeline: state.clone(),
+        searcher: index.searcher(),
+    };
+    let server = http::serve(config.http_listen, app, shutdown.clone()).await?;
+    let url = format!("http://{}/", config.http_listen);
+    tracing::info!(%url, data_dir = %raw.data_dir.display(), "vigie is up; open the url to search posts, /metrics for Prometheus");
+
+    let summary = match raw.source.kind {
+        SourceKind::Kafka => {
+            let kafka = raw.kafka.clone().context("[kafka] is required")?;
+            tracing::info!(brokers = %kafka.brokers, topics = ?kafka.topics, group = %kafka.group_id, "connecting to kafka");
+            let source = tokio::select! {
+                source = KafkaSource::connect(kafka, raw.input.limits()) => source.context("cannot start the Kafka source")?,
+                _ = shutdown.cancelled() => return Ok(()),
+            };
+            run_pipeline(source, index, analyzer, metrics, state, shutdown.clone()).await?
+        }
+        SourceKind::Sample | SourceKind::Files => {
+            let paths = match raw.source.kind {
+                SourceKind::Sample => {
+                    tracing::info!("no configuration given: replaying the built-in sample of 5,271 real posts (IRA tweets, 2015-11-26, incl. the #KochFarms hoax)");
+                    vec![write_sample(&raw.data_dir)?]
+                }
+                _ => raw.source.files.clone(),
+            };
+            let source = file_source(paths, raw.source.speed, &config)?;
+            run_pipeline(source, index, analyzer, metrics, state, shutdown.clone()).await?
+        }
+    };
+    if !summary.interrupted {
+        tracing::info!(
+            posts_read = summary.posts_read,
+            indexed = summary.posts_indexed,
+            rejected = summary.rejected(),
+            documents = summary.documents,
+            %url,
+            "input replayed; still serving search and metrics until ctrl-c"
+        );
+        shutdown.cancelled().await;
+    }
+    tracing::info!("shutting down");
+    let _ = server.await;
+    Ok(())
+}
+
+fn open_index(
+    data_dir: &Path,
+    analyzer: &Arc<Analyzer>,
+    config: &CheckedConfig,
+) -> anyhow::Result<PostIndex> {
+    let dir = data_dir.join(INDEX_DIR);
+    PostIndex::open(&dir, analyzer.clone(), config.raw.index.clone())
+        .with_context(|| format!("cannot open the index in {}", dir.display()))
+}
+
+fn write_sample(data_dir: &Path) -> anyhow::Result<PathBuf> {
+    let path = data_dir.join("sample.jsonl.gz");
+    if std::fs::read(&path).ok().as_deref() != Some(SAMPLE_POSTS_GZ) {
+        std::fs::write(&path, SAMPLE_POSTS_GZ)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(path)
+}
+
+fn file_source(
+    paths: Vec<PathBuf>,
+    speed: Speed,
+    config: &CheckedConfig,
+) -> anyhow::Result<FileSource> {
+    let raw = &config.raw;
+    Ok(FileSource::start(FileSourceConfig {
+        paths,
+        pace: speed.into(),
+        batch_size: raw.source.batch_size,
+        limits: raw.input.limits(),
+        rejected_path: Some(raw.data_dir.join(REJECTED_FILE)),
+    })?)
+}
+
+/// Options of `vigie replay`.
+#[derive(Debug, Clone)]
+pub struct ReplayOptions {
+    /// Files to replay, in order.
+    pub files: Vec<PathBuf>,
+    /// Replay speed.
+    pub speed: Speed,
+    /// Overrides `data_dir` of the configuration.
+    pub data_dir: Option<PathBuf>,
+    /// Show a progress bar (on a terminal).
+    pub progress: bool,
+}
+
+/// `vigie replay`: runs the whole pipeline over files and returns the summary.
+pub async fn replay(
+    mut config: CheckedConfig,
+    options: ReplayOptions,
+    shutdown: CancellationToken,
+) -> anyhow::Result<RunSummary> {
+    if let Some(dir) = options.data_dir {
+        config.raw.data_dir = dir;
+    }
+    let raw = &config.raw;
+    std::fs::create_dir_all(&raw.data_dir)
+        .with_context(|| format!("cannot create data directory {}", raw.data_dir.display()))?;
+    let analyzer = Arc::new(Analyzer::new(raw.analyzer.clone()));
+    let index = open_index(&raw.data_dir, &analyzer, &config)?;
+    let source = file_source(options.files, options.speed, &config)?;
+    let state = Arc::new(PipelineState::default());
+    let progress = options
+        .progress
+        .then(|| spawn_progress_bar(source.progress_handle(), state.clone()));
+    let summary = run_pipeline(source, index, analyzer, Metrics::new(), state, shutdown).await;
+    if let Some((bar, task)) = progress {
+        task.abort();
+        bar.finish_and_clear();
+    }
+    summary
+}
+
+fn spawn_progress_bar(
+    progress: impl Fn() -> (u64, u64) + Send + Sync + 'static,
+    state: Arc<PipelineState>,
+) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
+    let (_, total) = progress();
+    let bar = indicatif::ProgressBar::new(total.max(1));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+        )
+        .expect("the template is valid"),
+    );
+    let handle = bar.clone();
+    let task = tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        loop {
+            let (read, _) = progress();
+            handle.set_position(read);
+            let posts = state.posts_read.load(Ordering::Relaxed);
+            let rate = posts as f64 / started.elapsed().as_secs_f64().max(1e-3);
+            handle.set_message(format!("{posts} posts, {rate:.0} posts/s"));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    (bar, task)
+}
+
+/// Prints the replay summary.
+pub fn print_summary(
+    summary: &RunSummary,
+    data_dir: &Path,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    let secs = summary.elapsed.as_secs_f64();
+    let rate = summary.posts_read as f64 / secs.max(1e-9);
+    if summary.interrupted {
+        writeln!(
+            out,
+            "replay interrupted; everything read so far is committed"
+        )?;
+    }
+    writeln!(out, "posts read   {}", summary.posts_read)?;
+    writeln!(
+        out,
+        "indexed      {}  (the index holds {} documents)",
+        summary.posts_indexed, summary.documents
+    )?;
+    writeln!(out, "rejected     {}", summary.rejected())?;
+    for (reason, count) in &summary.rejected_by_reason {
+        writeln!(out, "  {reason:<13} {count}")?;
+    }
+    if summary.rejected() > 0 {
+        writeln!(
+            out,
+            "  rejected lines are in {}",
+            data_dir.join(REJECTED_FILE).display()
+        )?;
+    }
+    writeln!(out, "elapsed      {secs:.2} s")?;
+    writeln!(out, "throughput   {rate:.0} posts/s")
+}
+
+/// Options of `vigie search`.
+#[derive(Debug, Clone)]
+pub struct SearchOptions {
+    /// The data directory of a daemon or replay.
+    pub data_dir: PathBuf,
+    /// The search.
+    pub request: SearchRequest,
+    /// Print JSON instead of text.
+    pub json: bool,
+}
+
+/// `vigie search`: searches an index on disk (a running daemon may hold it).
+pub fn search(
+    config: &CheckedConfig,
+    options: &SearchOptions,
+    out: &mut impl Write,
+) -> anyhow::Result<SearchResults> {
+    let dir = options.data_dir.join(INDEX_DIR);
+    if !dir.exists() {
+        anyhow::bail!(
+            "no index in {} (run `vigie replay FILE --data-dir {}` first)",
+            options.data_dir.display(),
+            options.data_dir.display()
+        );
+    }
+    let analyzer = Arc::new(Analyzer::new(config.raw.analyzer.clone()));
+    let searcher = PostSearcher::open_read_only(&dir, analyzer)
+        .with_context(|| format!("cannot open the index in {}", dir.display()))?;
+    let results = searcher.search(&options.request)?;
+    if options.json {
+        serde_json::to_writer_pretty(&mut *out, &results)?;
+        writeln!(out)?;
+    } else {
+        let order = match options.request.order {
+            SearchOrder::Newest => "newest first",
+            SearchOrder::Relevance => "by relevance",
+        };
+        writeln!(
+            out,
+            "{} posts match; showing {} {order}",
+            results.total_hits,
+            results.hits.len()
+        )?;
+        for hit in &results.hits {
+            writeln!(
+                out,
+                "\n{}  {}  {}  {}",
+                hit.created_at.format("%Y-%m-%d %H:%M:%S"),
+                hit.author.as_deref().unwrap_or("-"),
+                hit.lang,
+                hit.id
+            )?;
+            writeln!(out, "  {}", plain_snippet(&hit.snippet))?;
+        }
+    }
+    Ok(results)
+}
+
+/// Turns the HTML snippet into terminal text: matches in `[…]`, entities decoded.
+fn plain_snippet(snippet: &str) -> String {
+    snippet
+        .replace("<b>", "[")
+        .replace("</b>", "]")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&amp;", "&")
+        .replace('\n', " ")
+}
+
+/// Returns true when standard error is a terminal (progress bars, colours).
+pub fn stderr_is_terminal() -> bool {
+    std::io::stderr().is_terminal()
+}
+
+/// Waits for SIGINT or SIGTERM, cancels `shutdown`, and enforces the shutdown deadline:
+/// a second signal, or a shutdown slower than the deadline, exits at once with an error.
+pub fn spawn_signal_handler(shutdown: CancellationToken) {
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("signal received: stopping intake, flushing and committing");
+        shutdown.cancel();
+        tokio::select! {
+            _ = wait_for_signal() => {
+                tracing::error!("second signal: exiting without a final commit");
+                std::process::exit(130);
+            }
+            _ = tokio::time::sleep(SHUTDOWN_DEADLINE) => {
+                tracing::error!(deadline_secs = SHUTDOWN_DEADLINE.as_secs(), "shutdown took too long; exiting without a final commit");
+                std::process::exit(1);
+            }
+        }
+    });
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+        let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snippets_read_plainly_in_a_terminal() {
+        assert_eq!(
+            plain_snippet("a <b>hebdo</b> &amp; &lt;x&gt;"),
+            "a [hebdo] & <x>"
+        );
+    }
+}

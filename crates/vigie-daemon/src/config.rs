@@ -1,0 +1,552 @@
+//! Configuration: one TOML file, overridable by `VIGIE_…` environment variables, loaded in
+//! two steps — the raw form (what serde reads, every key documented) and the checked form
+//! that the rest of the daemon uses.
+//!
+//! Each component keeps its own config struct next to its code (`KafkaConfig`,
+//! `IndexConfig`, `AnalyzerConfig`); this module composes them and checks the rules that
+//! span components. Every error names the key it is about.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use vigie_domain::DecodeLimits;
+use vigie_index::IndexConfig;
+use vigie_source_kafka::KafkaConfig;
+use vigie_tokenize::AnalyzerConfig;
+
+/// The prefix of environment overrides. `VIGIE_INDEX__COMMIT_EVERY_POSTS=500` sets
+/// `[index] commit_every_posts`; sections and keys are separated by a double underscore
+/// because keys contain single ones.
+pub const ENV_PREFIX: &str = "VIGIE_";
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Directory holding the index, `rejected.jsonl` and other state.
+    pub data_dir: PathBuf,
+    /// Where the posts come from.
+    pub source: SourceConfig,
+    /// Validation limits for incoming posts.
+    pub input: InputConfig,
+    /// Kafka consumer settings (used when `source.kind = "kafka"`).
+    pub kafka: Option<KafkaConfig>,
+    /// Language identification and analysis.
+    pub analyzer: AnalyzerConfig,
+    /// Index commit policy and retention.
+    pub index: IndexConfig,
+    /// The HTTP server (health, metrics, search API).
+    pub http: HttpConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("vigie-data"),
+            source: SourceConfig::default(),
+            input: InputConfig::default(),
+            kafka: None,
+            analyzer: AnalyzerConfig::default(),
+            index: IndexConfig::default(),
+            http: HttpConfig::default(),
+        }
+    }
+}
+
+/// Which source feeds the pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceKind {
+    /// The sample of real posts built into the binary (no Kafka needed).
+    Sample,
+    /// JSONL files listed in `source.files`.
+    Files,
+    /// Kafka topics, see `[kafka]`.
+    Kafka,
+}
+
+/// `[source]`: where posts come from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    /// `sample`, `files` or `kafka`.
+    pub kind: SourceKind,
+    /// Files to replay when `kind = "files"` (JSONL, `.jsonl.gz`, or `-` for stdin).
+    pub files: Vec<PathBuf>,
+    /// Replay speed for `sample` and `files`: `"max"` or a multiple of event time (`60`
+    /// replays an hour of posts per minute).
+    pub speed: Speed,
+    /// Largest batch handed from the source to the analyzer.
+    pub batch_size: usize,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        SourceConfig {
+            kind: SourceKind::Sample,
+            files: Vec::new(),
+            speed: Speed::Max,
+            batch_size: 1000,
+        }
+    }
+}
+
+/// A replay speed: `max` or a positive multiple of event time.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Speed {
+    /// As fast as possible.
+    Max,
+    /// This many event seconds per wall second.
+    Times(f64),
+}
+
+impl std::str::FromStr for Speed {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("max") {
+            return Ok(Speed::Max);
+        }
+        let factor: f64 = s.trim_end_matches(['x', 'X']).parse().map_err(|_| {
+            format!("speed must be \"max\" or a positive number (e.g. 60), not {s:?}")
+        })?;
+        if factor.is_finite() && factor > 0.0 {
+            Ok(Speed::Times(factor))
+        } else {
+            Err(format!("speed must be positive, not {s:?}"))
+        }
+    }
+}
+
+impl Serialize for Speed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Speed::Max => serializer.serialize_str("max"),
+            Speed::Times(f) => serializer.serialize_f64(*f),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Speed {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(f64),
+            Text(String),
+        }
+        match Raw::deserialize(deserializer)? {
+            Raw::Number(f) => f.to_string().parse(),
+            Raw::Text(s) => s.parse(),
+        }
+        .map_err(serde::de::Error::custom)
+    }
+}
+
+impl From<Speed> for vigie_pipeline::Pace {
+    fn from(speed: Speed) -> Self {
+        match speed {
+            Speed::Max => vigie_pipeline::Pace::Max,
+            Speed::Times(f) => vigie_pipeline::Pace::Speed(f),
+        }
+    }
+}
+
+/// `[input]`: limits applied to every incoming post.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InputConfig {
+    /// Largest accepted post text, in bytes (UTF-8). Longer posts are rejected as `too_large`.
+    pub max_text_bytes: usize,
+    /// Largest accepted message or line, in bytes, checked before parsing.
+    pub max_message_bytes: usize,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        let limits = DecodeLimits::default();
+        InputConfig {
+            max_text_bytes: limits.max_text_bytes,
+            max_message_bytes: limits.max_message_bytes,
+        }
+    }
+}
+
+impl InputConfig {
+    /// Returns the decode limits.
+    pub fn limits(&self) -> DecodeLimits {
+        DecodeLimits {
+            max_text_bytes: self.max_text_bytes,
+            max_message_bytes: self.max_message_bytes,
+        }
+    }
+}
+
+/// `[http]`: the HTTP server.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Address to listen on. Loopback by default: put a reverse proxy in front to expose it.
+    pub listen: String,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            listen: "127.0.0.1:9464".into(),
+        }
+    }
+}
+
+/// A configuration error that names the key and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML.
+    #[error("{path} is not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's message, with line and column.
+        message: String,
+    },
+    /// A key has a bad value, or is unknown.
+    #[error("invalid config key `{key}`: {reason}")]
+    Invalid {
+        /// The dotted key, e.g. `index.commit_every_posts`.
+        key: String,
+        /// Why it is wrong.
+        reason: String,
+    },
+}
+
+fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        key: key.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+/// The checked configuration the daemon runs on.
+#[derive(Debug, Clone)]
+pub struct CheckedConfig {
+    /// The raw form, for printing.
+    pub raw: Config,
+    /// The HTTP listen address, parsed.
+    pub http_listen: SocketAddr,
+}
+
+impl Config {
+    /// Loads a file (or the defaults when `path` is `None`), applies `VIGIE_…` overrides
+    /// from `env`, and checks the result.
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<CheckedConfig, ConfigError> {
+        let (text, origin) = match path {
+            Some(path) => (
+                std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_owned(),
+                    source,
+                })?,
+                path.display().to_string(),
+            ),
+            None => (String::new(), "defaults".to_owned()),
+        };
+        Config::from_toml(&text, &origin, env)
+    }
+
+    /// Parses TOML text, applies overrides, checks.
+    pub fn from_toml(
+        text: &str,
+        origin: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<CheckedConfig, ConfigError> {
+        let mut table: toml::Table =
+            text.parse()
+                .map_err(|err: toml::de::Error| ConfigError::Syntax {
+                    path: origin.to_owned(),
+                    message: err.to_string(),
+                })?;
+        apply_env_overrides(&mut table, env)?;
+        let config: Config =
+            serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
+                let key = err.path().to_string();
+                let reason = err.into_inner().message().to_owned();
+                ConfigError::Invalid {
+                    key: if key == "." {
+                        "(top level)".into()
+                    } else {
+                        key
+                    },
+                    reason,
+                }
+            })?;
+        config.check()
+    }
+
+    fn check(self) -> Result<CheckedConfig, ConfigError> {
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        let http_listen: SocketAddr = self.http.listen.parse().map_err(|err| {
+            invalid(
+                "http.listen",
+                format!(
+                    "{:?} is not an address like 127.0.0.1:9464 ({err})",
+                    self.http.listen
+                ),
+            )
+        })?;
+        if self.input.max_text_bytes == 0 {
+            return Err(invalid("input.max_text_bytes", "must be at least 1"));
+        }
+        if self.input.max_message_bytes < self.input.max_text_bytes {
+            return Err(invalid(
+                "input.max_message_bytes",
+                "must be at least input.max_text_bytes",
+            ));
+        }
+        if self.source.batch_size == 0 {
+            return Err(invalid("source.batch_size", "must be at least 1"));
+        }
+        if self.index.commit_every_posts == 0 {
+            return Err(invalid("index.commit_every_posts", "must be at least 1"));
+        }
+        if self.index.commit_interval_secs == 0 {
+            return Err(invalid("index.commit_interval_secs", "must be at least 1"));
+        }
+        if self.index.writer_memory_mb < 15 {
+            return Err(invalid(
+                "index.writer_memory_mb",
+                "must be at least 15 (Tantivy's minimum per thread)",
+            ));
+        }
+        if self.index.retention_days == Some(0) {
+            return Err(invalid(
+                "index.retention_days",
+                "must be at least 1 (omit it to keep posts forever)",
+            ));
+        }
+        match self.source.kind {
+            SourceKind::Files if self.source.files.is_empty() => {
+                return Err(invalid(
+                    "source.files",
+                    "must list at least one file when source.kind = \"files\"",
+                ));
+            }
+            SourceKind::Kafka => {
+                let kafka = self.kafka.as_ref().ok_or_else(|| {
+                    invalid(
+                        "kafka",
+                        "a [kafka] section is required when source.kind = \"kafka\"",
+                    )
+                })?;
+                if kafka.brokers.trim().is_empty() {
+                    return Err(invalid("kafka.brokers", "must not be empty"));
+                }
+                if kafka.topics.is_empty() || kafka.topics.iter().any(|t| t.trim().is_empty()) {
+                    return Err(invalid(
+                        "kafka.topics",
+                        "must list at least one non-empty topic",
+                    ));
+                }
+                if kafka.group_id.trim().is_empty() {
+                    return Err(invalid("kafka.group_id", "must not be empty"));
+                }
+                if kafka.topics.contains(&kafka.dead_letter_topic) {
+                    return Err(invalid(
+                        "kafka.dead_letter_topic",
+                        "must differ from the input topics",
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(CheckedConfig {
+            raw: self,
+            http_listen,
+        })
+    }
+}
+
+/// Applies `VIGIE_SECTION__KEY=value` overrides. Values are read as TOML when they parse
+/// as a TOML value (numbers, booleans, arrays, quoted strings) and as plain strings
+/// otherwise, so `VIGIE_KAFKA__BROKERS=host:9092` needs no quotes.
+fn apply_env_overrides(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+) -> Result<(), ConfigError> {
+    let mut overrides: BTreeMap<String, String> = BTreeMap::new();
+    for (name, value) in env {
+        if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
+            // Variables the CLI reads itself are not config keys.
+            if matches!(rest, "LOG" | "LOG_FORMAT" | "CONFIG") {
+                continue;
+            }
+            overrides.insert(rest.to_ascii_lowercase(), value);
+        }
+    }
+    for (path, value) in overrides {
+        let keys: Vec<&str> = path.split("__").collect();
+        let dotted = keys.join(".");
+        if keys.iter().any(|k| k.is_empty()) {
+            return Err(invalid(
+                &dotted,
+                format!(
+                    "malformed environment variable {ENV_PREFIX}{}",
+                    path.to_uppercase()
+                ),
+            ));
+        }
+        let parsed = parse_env_value(&value);
+        let mut node = &mut *table;
+        for key in &keys[..keys.len() - 1] {
+            let entry = node
+                .entry((*key).to_owned())
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            node = entry.as_table_mut().ok_or_else(|| {
+                invalid(
+                    &dotted,
+                    format!("`{key}` is not a section, cannot override below it"),
+                )
+            })?;
+        }
+        node.insert(keys[keys.len() - 1].to_owned(), parsed);
+    }
+    Ok(())
+}
+
+fn parse_env_value(value: &str) -> toml::Value {
+    format!("v = {value}")
+        .parse::<toml::Table>()
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str, env: &[(&str, &str)]) -> Result<CheckedConfig, ConfigError> {
+        Config::from_toml(
+            text,
+            "test.toml",
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn defaults_replay_the_sample_on_loopback() {
+        let config = load("", &[]).unwrap();
+        assert_eq!(config.raw.source.kind, SourceKind::Sample);
+        assert!(config.http_listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn the_example_config_is_valid_and_documents_every_key() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../deploy/vigie.example.toml"
+        );
+        let text = std::fs::read_to_string(path).unwrap();
+        let config = load(&text, &[]).unwrap();
+        assert_eq!(config.raw.source.kind, SourceKind::Kafka);
+        // Every key the program knows appears in the example, so the example documents all.
+        let defaults = toml::Value::try_from(Config {
+            kafka: Some(KafkaConfig::default()),
+            ..Config::default()
+        })
+        .unwrap();
+        let example: toml::Value = text.parse::<toml::Table>().unwrap().into();
+        let mut missing = Vec::new();
+        collect_missing_keys(&defaults, &example, "", &mut missing);
+        assert!(
+            missing.is_empty(),
+            "keys missing from deploy/vigie.example.toml: {missing:?}"
+        );
+    }
+
+    fn collect_missing_keys(
+        defaults: &toml::Value,
+        example: &toml::Value,
+        prefix: &str,
+        missing: &mut Vec<String>,
+    ) {
+        let (Some(defaults), Some(example)) = (defaults.as_table(), example.as_table()) else {
+            return;
+        };
+        for (key, value) in defaults {
+            let path = format!("{prefix}{key}");
+            match example.get(key) {
+                None => missing.push(path),
+                Some(sub) => collect_missing_keys(value, sub, &format!("{path}."), missing),
+            }
+        }
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let err = load("[index]\ncommit_every_posts = \"lots\"\n", &[]).unwrap_err();
+        assert!(
+            err.to_string().contains("`index.commit_every_posts`"),
+            "{err}"
+        );
+        let err = load("[index]\ncommit_evry_posts = 5\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("commit_evry_posts"), "{err}");
+        let err = load("[http]\nlisten = \"nowhere\"\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("`http.listen`"), "{err}");
+        let err = load("[source]\nkind = \"kafka\"\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("`kafka`"), "{err}");
+        let err = load("[source]\nspeed = -3\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("`source.speed`"), "{err}");
+        let err = load("[index\n", &[]).unwrap_err();
+        assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
+    }
+
+    #[test]
+    fn environment_overrides_file_values() {
+        let config = load(
+            "[index]\ncommit_every_posts = 10\n[source]\nkind = \"kafka\"\n[kafka]\nbrokers = \"a:1\"\n",
+            &[
+                ("VIGIE_INDEX__COMMIT_EVERY_POSTS", "500"),
+                ("VIGIE_KAFKA__BROKERS", "kafka-1:9092,kafka-2:9092"),
+                ("VIGIE_KAFKA__TOPICS", "[\"a\", \"b\"]"),
+                ("VIGIE_KAFKA__PROPERTIES__SECURITY.PROTOCOL", "SASL_SSL"),
+                ("VIGIE_SOURCE__SPEED", "60"),
+                ("VIGIE_LOG_FORMAT", "json"),
+                ("HOME", "/root"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(config.raw.index.commit_every_posts, 500);
+        let kafka = config.raw.kafka.unwrap();
+        assert_eq!(kafka.brokers, "kafka-1:9092,kafka-2:9092");
+        assert_eq!(kafka.topics, ["a", "b"]);
+        assert_eq!(
+            kafka
+                .properties
+                .get("security.protocol")
+                .map(String::as_str),
+            Some("SASL_SSL")
+        );
+        assert_eq!(config.raw.source.speed, Speed::Times(60.0));
+        let err = load("", &[("VIGIE_INDEX__COMMIT_EVERY_POSTS", "0")]).unwrap_err();
+        assert!(
+            err.to_string().contains("index.commit_every_posts"),
+            "{err}"
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! `vigie`: the command-line entry point. Parses arguments, sets up logging and signals,
+//! runs a subcommand and prints any error chain once.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio_util::sync::CancellationToken;
+use tracing_subscriber::EnvFilter;
+use vigie_daemon::commands::{self, ReplayOptions, SearchOptions};
+use vigie_daemon::config::Speed;
+use vigie_daemon::timearg::parse_time_arg;
+use vigie_index::{SearchOrder, SearchRequest};
+
+/// Vigie warns rapid-response teams when a disinformation narrative starts to spread.
+///
+/// With no configuration, `vigie run` replays a built-in sample of real posts through the
+/// whole pipeline and serves search and metrics on http://127.0.0.1:9464/.
+#[derive(Debug, Parser)]
+#[command(name = "vigie", version, propagate_version = true)]
+struct Cli {
+    /// Log format: `human` (default) or `json` (one object per line, for log shippers).
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Human, env = "VIGIE_LOG_FORMAT")]
+    log_format: LogFormat,
+
+    /// Log filter, e.g. `info` or `vigie_daemon=debug,info` (also RUST_LOG).
+    #[arg(long, global = true, env = "VIGIE_LOG", default_value = "info")]
+    log: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Runs the daemon: consumes posts, indexes them, serves HTTP, until SIGINT/SIGTERM.
+    ///
+    /// Without --config, replays the built-in sample (no Kafka needed).
+    Run {
+        /// Configuration file (TOML); see deploy/vigie.example.toml.
+        #[arg(long, short, env = "VIGIE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Replays JSONL files (plain, .gz, or - for stdin) through the full pipeline and exits.
+    Replay {
+        /// Files to replay, in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// `max`, or a multiple of event time (60 = one hour of posts per minute).
+        #[arg(long, default_value = "max", value_parser = parse_speed)]
+        speed: Speed,
+        /// Data directory for the index and rejected.jsonl (default: the config's data_dir).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Configuration file for analyzer, index and input settings.
+        #[arg(long, short, env = "VIGIE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Never show the progress bar.
+        #[arg(long)]
+        no_progress: bool,
+    },
+    /// Searches the index of a data directory.
+    Search {
+        /// Data directory of a daemon or a replay.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Query: words, "phrases", #hashtags, author:ID, lang:ru, domain:example.com,
+        /// AND/OR/NOT, +must -must_not. Empty or * lists everything.
+        query: String,
+        /// Only posts published at or after this time (RFC 3339, YYYY-MM-DD or Unix seconds).
+        #[arg(long, value_parser = parse_time_arg)]
+        since: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only posts published before this time.
+        #[arg(long, value_parser = parse_time_arg)]
+        until: Option<chrono::DateTime<chrono::Utc>>,
+        /// Only posts in this language (ISO 639-1, as analyzed).
+        #[arg(long)]
+        lang: Option<String>,
+        /// Number of posts to show.
+        #[arg(long, default_value_t = 10)]
+        limit: usize,
+        /// `newest` first or by `relevance`.
+        #[arg(long, value_enum, default_value_t = Order::Newest)]
+        order: Order,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        /// Configuration file (analyzer settings must match the index's).
+        #[arg(long, short, env = "VIGIE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Validates a configuration file and prints the effective configuration.
+    CheckConfig {
+        /// The file to check.
+        file: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Order {
+    Newest,
+    Relevance,
+}
+
+fn parse_speed(text: &str) -> Result<Speed, String> {
+    text.parse()
+}
+
+fn init_logging(format: LogFormat, filter: &str) {
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new(filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.with_ansi(commands::stderr_is_terminal()).init(),
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format, &cli.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("vigie-rt")
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<()> {
+    let shutdown = CancellationToken::new();
+    match command {
+        Command::Run { config } => {
+            let config = commands::load_config(config.as_deref())?;
+            commands::spawn_signal_handler(shutdown.clone());
+            commands::run(config, shutdown).await
+        }
+        Command::Replay {
+            files,
+            speed,
+            data_dir,
+            config,
+            no_progress,
+        } => {
+            let config = commands::load_config(config.as_deref())?;
+            commands::spawn_signal_handler(shutdown.clone());
+            let data_dir_shown = data_dir
+                .clone()
+                .unwrap_or_else(|| config.raw.data_dir.clone());
+            let options = ReplayOptions {
+                files,
+                speed,
+                data_dir,
+                progress: !no_progress && commands::stderr_is_terminal(),
+            };
+            let summary = commands::replay(config, options, shutdown).await?;
+            commands::print_summary(&summary, &data_dir_shown, &mut std::io::stdout().lock())?;
+            Ok(())
+        }
+        Command::Search {
+            data_dir,
+            query,
+            since,
+            until,
+            lang,
+            limit,
+            order,
+            json,
+            config,
+        } => {
+            let config = commands::load_config(config.as_deref())?;
+            let order = match order {
+                Order::Newest => SearchOrder::Newest,
+                Order::Relevance => SearchOrder::Relevance,
+            };
+            let request = SearchRequest {
+                query,
+                since,
+                until,
+                limit,
+                order,
+                lang,
+            };
+            let options = SearchOptions {
+                data_dir,
+                request,
+                json,
+            };
+            commands::search(&config, &options, &mut std::io::stdout().lock())?;
+            Ok(())
+        }
+        Command::CheckConfig { file } => commands::check_config(&file),
+    }
+}

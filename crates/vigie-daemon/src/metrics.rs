@@ -1,0 +1,145 @@
+//! Prometheus metrics of the pipeline, declared in one place.
+//!
+//! Label values come from small closed sets (topic and partition names from the config,
+//! rejection reasons, queue names); nothing per post or per narrative becomes a label.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
+};
+use vigie_domain::RejectReason;
+
+/// Every metric the daemon exports.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Messages (posts and rejects) read from each topic or file.
+    pub messages_consumed: IntCounterVec,
+    /// Rejected inputs by reason.
+    pub posts_rejected: IntCounterVec,
+    /// Posts written to the index (re-deliveries included; the index de-duplicates).
+    pub posts_indexed: IntCounter,
+    /// Documents searchable in the index after the last commit.
+    pub index_documents: IntGauge,
+    /// Index commit latency.
+    pub commit_duration: Histogram,
+    /// Posts deleted by retention.
+    pub retention_deleted: IntCounter,
+    /// Consumer lag per topic and partition.
+    pub consumer_lag: IntGaugeVec,
+    /// Batches waiting between stages.
+    pub queue_depth: IntGaugeVec,
+    /// Newest event time indexed, in seconds since the epoch.
+    pub newest_event_time: IntGauge,
+    /// 1 while the source is connected.
+    pub source_connected: IntGauge,
+}
+
+impl Metrics {
+    /// Registers every metric in a fresh registry.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let metrics = Metrics {
+            messages_consumed: IntCounterVec::new(
+                Opts::new("vigie_source_messages_consumed_total", "Messages read from each Kafka topic or input file."),
+                &["topic"],
+            )
+            .unwrap(),
+            posts_rejected: IntCounterVec::new(
+                Opts::new("vigie_posts_rejected_total", "Inputs rejected by validation, by reason; each is kept in the dead-letter topic or rejected.jsonl."),
+                &["reason"],
+            )
+            .unwrap(),
+            posts_indexed: IntCounter::new("vigie_index_posts_indexed_total", "Posts written to the index (re-deliveries included).")
+                .unwrap(),
+            index_documents: IntGauge::new("vigie_index_documents", "Documents searchable after the last commit.").unwrap(),
+            commit_duration: Histogram::with_opts(
+                HistogramOpts::new("vigie_index_commit_duration_seconds", "Index commit latency.")
+                    .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            )
+            .unwrap(),
+            retention_deleted: IntCounter::new("vigie_index_retention_deleted_total", "Posts deleted by retention.").unwrap(),
+            consumer_lag: IntGaugeVec::new(
+                Opts::new("vigie_source_consumer_lag_messages", "Kafka consumer lag per partition."),
+                &["topic", "partition"],
+            )
+            .unwrap(),
+            queue_depth: IntGaugeVec::new(
+                Opts::new("vigie_pipeline_queue_depth_batches", "Batches waiting between pipeline stages."),
+                &["queue"],
+            )
+            .unwrap(),
+            newest_event_time: IntGauge::new("vigie_index_newest_event_time_seconds", "Newest post event time indexed (Unix seconds).")
+                .unwrap(),
+            source_connected: IntGauge::new("vigie_source_connected", "1 while the source is connected.").unwrap(),
+            registry,
+        };
+        let build_info = IntGaugeVec::new(
+            Opts::new("vigie_build_info", "Vigie build information."),
+            &["version"],
+        )
+        .unwrap();
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION")])
+            .set(1);
+        for collector in [
+            Box::new(metrics.messages_consumed.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(metrics.posts_rejected.clone()),
+            Box::new(metrics.posts_indexed.clone()),
+            Box::new(metrics.index_documents.clone()),
+            Box::new(metrics.commit_duration.clone()),
+            Box::new(metrics.retention_deleted.clone()),
+            Box::new(metrics.consumer_lag.clone()),
+            Box::new(metrics.queue_depth.clone()),
+            Box::new(metrics.newest_event_time.clone()),
+            Box::new(metrics.source_connected.clone()),
+            Box::new(build_info),
+        ] {
+            metrics
+                .registry
+                .register(collector)
+                .expect("metric names are unique");
+        }
+        // Pre-register every reason so rate() works from the first scrape.
+        for reason in RejectReason::ALL {
+            metrics.posts_rejected.with_label_values(&[reason.as_str()]);
+        }
+        metrics
+    }
+
+    /// Renders the text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("encoding to memory cannot fail");
+        String::from_utf8(out).expect("the text format is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_reason_and_the_required_names() {
+        let metrics = Metrics::new();
+        metrics
+            .posts_rejected
+            .with_label_values(&["not_json"])
+            .inc();
+        let text = metrics.render();
+        assert!(
+            text.contains("vigie_posts_rejected_total{reason=\"not_json\"} 1"),
+            "{text}"
+        );
+        assert!(text.contains("vigie_posts_rejected_total{reason=\"too_large\"} 0"));
+        assert!(text.contains("vigie_build_info"));
+    }
+}

@@ -1,0 +1,21 @@
+//! The nouns passed between Vigie's stages.
+//!
+//! A [`Post`] is what a source decodes from one Kafka message or one line of a file
+//! ([`decode`]); a rejected input becomes a [`Rejection`] with a closed-set
+//! [`RejectReason`]. The analyzer turns a post into an [`AnalyzedPost`] (its terms,
+//! computed once and shared by the index and by detection). A [`Checkpoint`] records how
+//! far each source partition has been read, so that offsets are committed only once the
+//! posts before them are durable.
+//!
+//! This crate does no I/O and reads no clock.
+#![warn(missing_docs)]
+
+mod analysis;
+mod checkpoint;
+pub mod decode;
+mod post;
+
+pub use analysis::{Analysis, AnalyzedPost, LangSource, Token, TokenKind};
+pub use checkpoint::Checkpoint;
+pub use decode::{decode_post, DecodeLimits, RejectReason, Rejection};
+pub use post::{EngagementMetrics, Origin, Post};

@@ -1,0 +1,122 @@
+//! The pipeline's contracts: how sources hand posts to the rest of Vigie and learn when
+//! their offsets may be committed.
+//!
+//! ```text
+//!   Kafka topics ──► KafkaSource ─┐  decode + validate (vigie-domain::decode_post)
+//!   files/stdin ──► FileSource  ──┤  rejects → dead-letter topic / rejected.jsonl
+//!                                 ▼
+//!                           SourceBatch { posts, rejections, checkpoint }
+//!                                 │  bounded channel
+//!                                 ▼
+//!                 Analyzer (vigie-tokenize): language, terms — once per post
+//!                                 │
+//!                                 ▼
+//!                 PostIndex (vigie-index): upsert by id, commit every N posts / T s,
+//!                 checkpoint stored in the Tantivy commit payload
+//!                                 │ committed checkpoint
+//!                                 ▼
+//!                 Source::commit(checkpoint) → Kafka offsets committed
+//!                                 │
+//!                 (later: narratives, bursts, alerts read the same AnalyzedPosts)
+//! ```
+//!
+//! Offsets flow back only after the index commit, so a crash at any point re-delivers
+//! posts rather than losing them, and the index's upsert-by-id makes re-delivery harmless.
+#![warn(missing_docs)]
+
+mod file;
+
+use std::future::Future;
+
+use vigie_domain::{Checkpoint, Origin, Post, Rejection};
+
+pub use file::{FileSource, FileSourceConfig, Pace, RejectedFileWriter};
+
+/// A rejected input, with where it came from. The raw bytes stay with the source, which
+/// keeps them (dead-letter topic or `rejected.jsonl`) before the batch is handed on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedInput {
+    /// Why it was rejected.
+    pub rejection: Rejection,
+    /// Where it came from.
+    pub origin: Origin,
+}
+
+/// Posts read by a source, with the position they bring the source to.
+#[derive(Debug, Default)]
+pub struct SourceBatch {
+    /// Valid posts, in source order.
+    pub posts: Vec<Post>,
+    /// Inputs that failed validation; already kept by the source.
+    pub rejections: Vec<RejectedInput>,
+    /// Position after this batch (next offsets). Empty for sources without offsets.
+    pub checkpoint: Checkpoint,
+    /// Messages consumed per topic (or path) in this batch, for metrics.
+    pub consumed: Vec<(String, u64)>,
+}
+
+impl SourceBatch {
+    /// Returns true when the batch carries neither posts nor rejections.
+    pub fn is_empty(&self) -> bool {
+        self.posts.is_empty() && self.rejections.is_empty()
+    }
+}
+
+/// A point-in-time view of a source, for `/readyz` and `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SourceStatus {
+    /// True once the source can deliver (broker reachable, file opened).
+    pub connected: bool,
+    /// Consumer lag per (topic, partition), when the source knows it.
+    pub lag: Vec<(String, i32, i64)>,
+}
+
+/// Errors a source reports. A source error stops the pipeline cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// Reading input failed (file I/O, broker error).
+    #[error("failed to read from {source_name}")]
+    Read {
+        /// The topic or path.
+        source_name: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Keeping a rejected input failed; its offset must not be committed.
+    #[error("failed to keep rejected input from {origin}")]
+    DeadLetter {
+        /// Where the input came from.
+        origin: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// Committing offsets failed.
+    #[error("failed to commit offsets")]
+    CommitOffsets(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// A stream of posts with offsets.
+///
+/// Contract: the runner calls [`Source::next_batch`] and [`Source::commit`] from one task,
+/// never concurrently. `next_batch` must be cancel-safe (the runner drops it on shutdown);
+/// a batch dropped that way is simply read again after a restart, because its offsets
+/// were never committed. `commit` is called with a checkpoint only once every post before
+/// it is durable in the index; the source may then commit it upstream.
+pub trait Source: Send {
+    /// Returns the next batch, `Ok(None)` once a finite input is exhausted. A source with
+    /// no data for a while returns an empty batch so the runner can commit on time.
+    fn next_batch(
+        &mut self,
+    ) -> impl Future<Output = Result<Option<SourceBatch>, SourceError>> + Send;
+
+    /// Commits `checkpoint` upstream: everything before it is durable.
+    fn commit(
+        &mut self,
+        checkpoint: &Checkpoint,
+    ) -> impl Future<Output = Result<(), SourceError>> + Send;
+
+    /// Returns the current status.
+    fn status(&self) -> SourceStatus;
+}

@@ -63,7 +63,10 @@ pub struct Record {
 impl Record {
     /// Returns a record carrying `payload`, to a partition of the partitioner's choice.
     pub fn new(payload: impl Into<Vec<u8>>) -> Record {
-        Record { payload: Some(payload.into()), ..Record::default() }
+        Record {
+            payload: Some(payload.into()),
+            ..Record::default()
+        }
     }
 
     /// Returns the record with no payload at all.
@@ -109,21 +112,32 @@ impl TestBroker {
     /// Starts a broker on a free loopback port and waits until it accepts connections.
     pub fn start() -> anyhow::Result<TestBroker> {
         let binary = tansu_binary()?;
-        let log_dir = tempfile::tempdir().context("failed to create a directory for the broker log")?;
+        let log_dir =
+            tempfile::tempdir().context("failed to create a directory for the broker log")?;
         let log_path = log_dir.path().join("tansu.log");
         let log = std::fs::File::create(&log_path).context("failed to create the broker log")?;
         let port = free_port()?;
         let url = format!("tcp://127.0.0.1:{port}");
         let child = Command::new(&binary)
-            .args(["broker", "--listener-url", &url, "--advertised-listener-url", &url])
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
             .args(["--storage-engine", "memory://tansu/"])
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .with_context(|| format!("failed to spawn {}", binary.display()))?;
-        let mut broker =
-            TestBroker { bootstrap: format!("127.0.0.1:{port}"), child, log_path, _log_dir: log_dir };
+        let mut broker = TestBroker {
+            bootstrap: format!("127.0.0.1:{port}"),
+            child,
+            log_path,
+            _log_dir: log_dir,
+        };
         broker.wait_until_listening(port)?;
         Ok(broker)
     }
@@ -136,10 +150,16 @@ impl TestBroker {
                 return Ok(());
             }
             if let Some(status) = self.child.try_wait()? {
-                bail!("tansu exited with {status} before listening; log:\n{}", self.log());
+                bail!(
+                    "tansu exited with {status} before listening; log:\n{}",
+                    self.log()
+                );
             }
             if Instant::now() >= deadline {
-                bail!("tansu did not listen on {address} within {START_TIMEOUT:?}; log:\n{}", self.log());
+                bail!(
+                    "tansu did not listen on {address} within {START_TIMEOUT:?}; log:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -155,10 +175,13 @@ impl TestBroker {
     /// Tansu delays a group's first rebalance by roughly half the session timeout, so the
     /// librdkafka default (45 s) makes every join take ~20 s.
     pub fn consumer_properties() -> BTreeMap<String, String> {
-        [("session.timeout.ms", "6000"), ("heartbeat.interval.ms", "1000")]
-            .into_iter()
-            .map(|(key, value)| (key.to_owned(), value.to_owned()))
-            .collect()
+        [
+            ("session.timeout.ms", "6000"),
+            ("heartbeat.interval.ms", "1000"),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value.to_owned()))
+        .collect()
     }
 
     fn client_config(&self) -> ClientConfig {
@@ -169,11 +192,16 @@ impl TestBroker {
 
     /// Creates a topic with `partitions` partitions; an existing topic is an error.
     pub async fn create_topic(&self, name: &str, partitions: i32) -> anyhow::Result<()> {
-        let admin: AdminClient<DefaultClientContext> =
-            self.client_config().create().context("failed to create an admin client")?;
+        let admin: AdminClient<DefaultClientContext> = self
+            .client_config()
+            .create()
+            .context("failed to create an admin client")?;
         let topic = NewTopic::new(name, partitions, TopicReplication::Fixed(1));
         let options = AdminOptions::new().operation_timeout(Some(CALL_TIMEOUT));
-        let results = admin.create_topics([&topic], &options).await.context("CreateTopics failed")?;
+        let results = admin
+            .create_topics([&topic], &options)
+            .await
+            .context("CreateTopics failed")?;
         for result in results {
             if let Err((topic, code)) = result {
                 bail!("failed to create topic {topic}: {code}");
@@ -202,15 +230,31 @@ impl TestBroker {
     }
 
     /// Produces one message and waits for its acknowledgement; returns its (partition, offset).
-    pub async fn produce(&self, topic: &str, key: Option<&[u8]>, payload: Option<&[u8]>) -> anyhow::Result<(i32, i64)> {
-        let record = Record { partition: None, key: key.map(<[u8]>::to_vec), payload: payload.map(<[u8]>::to_vec), headers: Vec::new() };
-        let mut delivered = self.produce_many(topic, std::slice::from_ref(&record)).await?;
+    pub async fn produce(
+        &self,
+        topic: &str,
+        key: Option<&[u8]>,
+        payload: Option<&[u8]>,
+    ) -> anyhow::Result<(i32, i64)> {
+        let record = Record {
+            partition: None,
+            key: key.map(<[u8]>::to_vec),
+            payload: payload.map(<[u8]>::to_vec),
+            headers: Vec::new(),
+        };
+        let mut delivered = self
+            .produce_many(topic, std::slice::from_ref(&record))
+            .await?;
         Ok(delivered.remove(0))
     }
 
     /// Produces `records` in order, all in flight at once (so librdkafka batches them), and
     /// waits for every acknowledgement; returns their (partition, offset) in the same order.
-    pub async fn produce_many(&self, topic: &str, records: &[Record]) -> anyhow::Result<Vec<(i32, i64)>> {
+    pub async fn produce_many(
+        &self,
+        topic: &str,
+        records: &[Record],
+    ) -> anyhow::Result<Vec<(i32, i64)>> {
         let producer: FutureProducer = self
             .client_config()
             .set("acks", "all")
@@ -221,7 +265,10 @@ impl TestBroker {
         for record in records {
             let mut headers = OwnedHeaders::new_with_capacity(record.headers.len());
             for (key, value) in &record.headers {
-                headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
+                headers = headers.insert(Header {
+                    key,
+                    value: Some(value.as_bytes()),
+                });
             }
             let mut outgoing = FutureRecord::<[u8], [u8]>::to(topic).headers(headers);
             if let Some(partition) = record.partition {
@@ -234,13 +281,18 @@ impl TestBroker {
                 outgoing = outgoing.payload(payload);
             }
             // Test inputs are far below librdkafka's queue size: a full queue is a test bug.
-            let delivery = producer.send_result(outgoing).map_err(|(err, _)| err).context("failed to enqueue")?;
+            let delivery = producer
+                .send_result(outgoing)
+                .map_err(|(err, _)| err)
+                .context("failed to enqueue")?;
             pending.push(delivery);
         }
         let mut delivered = Vec::with_capacity(pending.len());
         for delivery in pending {
             let delivery = delivery.await.context("the producer dropped a message")?;
-            let delivery = delivery.map_err(|(err, _)| err).context("failed to produce")?;
+            let delivery = delivery
+                .map_err(|(err, _)| err)
+                .context("failed to produce")?;
             delivered.push((delivery.partition, delivery.offset));
         }
         Ok(delivered)
@@ -310,7 +362,10 @@ impl TestBroker {
                         let mut headers = BTreeMap::new();
                         if let Some(borrowed) = message.headers() {
                             for header in borrowed.iter() {
-                                let value = header.value.map(String::from_utf8_lossy).unwrap_or_default();
+                                let value = header
+                                    .value
+                                    .map(String::from_utf8_lossy)
+                                    .unwrap_or_default();
                                 headers.insert(header.key.to_owned(), value.into_owned());
                             }
                         }
@@ -340,7 +395,10 @@ impl Drop for TestBroker {
 
 /// Returns the repository root (the parent of this crate's directory).
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf()
 }
 
 /// Installs Tansu if needed (`scripts/test-broker.sh path`) and returns its path.
@@ -355,7 +413,12 @@ fn tansu_binary() -> anyhow::Result<PathBuf> {
     if !output.status.success() {
         bail!("{} path failed with {}", script.display(), output.status);
     }
-    let path = String::from_utf8(output.stdout)?.lines().last().unwrap_or_default().trim().to_owned();
+    let path = String::from_utf8(output.stdout)?
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .trim()
+        .to_owned();
     if path.is_empty() {
         bail!("{} path printed nothing", script.display());
     }

@@ -44,7 +44,10 @@ impl Collected {
     }
 
     fn origins(&self) -> BTreeMap<String, Origin> {
-        self.posts.iter().map(|p| (p.id.clone(), p.origin.clone())).collect()
+        self.posts
+            .iter()
+            .map(|p| (p.id.clone(), p.origin.clone()))
+            .collect()
     }
 }
 
@@ -66,11 +69,15 @@ fn config(broker: &TestBroker, topic: &str, group_id: &str) -> KafkaConfig {
 }
 
 async fn connect(config: KafkaConfig) -> KafkaSource {
-    KafkaSource::connect(config, DecodeLimits::default()).await.expect("connect to the test broker")
+    KafkaSource::connect(config, DecodeLimits::default())
+        .await
+        .expect("connect to the test broker")
 }
 
 fn post_json(id: &str) -> String {
-    format!(r#"{{"id":"{id}","text":"post {id} about the harbour fire","created_at":"2024-05-01T12:00:00Z"}}"#)
+    format!(
+        r#"{{"id":"{id}","text":"post {id} about the harbour fire","created_at":"2024-05-01T12:00:00Z"}}"#
+    )
 }
 
 /// Reads until `expected` messages arrived, then a few more batches (each one waits
@@ -84,18 +91,38 @@ async fn read_exactly(source: &mut KafkaSource, expected: usize) -> Collected {
             "read {} of {expected} messages within {JOIN_TIMEOUT:?}",
             collected.len()
         );
-        collected.add(source.next_batch().await.expect("next_batch").expect("kafka never ends"));
+        collected.add(
+            source
+                .next_batch()
+                .await
+                .expect("next_batch")
+                .expect("kafka never ends"),
+        );
     }
     for _ in 0..3 {
-        collected.add(source.next_batch().await.expect("next_batch").expect("kafka never ends"));
+        collected.add(
+            source
+                .next_batch()
+                .await
+                .expect("next_batch")
+                .expect("kafka never ends"),
+        );
     }
-    assert_eq!(collected.len(), expected, "more messages than expected: {:?}", collected.ids());
+    assert_eq!(
+        collected.len(),
+        expected,
+        "more messages than expected: {:?}",
+        collected.ids()
+    );
     collected
 }
 
 /// Reads batches until the source reports lag for `partitions` partitions, which happens
 /// once it is assigned them and knows their committed offsets; returns what it read.
-async fn read_until_lag_known(source: &mut KafkaSource, partitions: usize) -> (Collected, Vec<(String, i32, i64)>) {
+async fn read_until_lag_known(
+    source: &mut KafkaSource,
+    partitions: usize,
+) -> (Collected, Vec<(String, i32, i64)>) {
     let started = Instant::now();
     let mut collected = Collected::default();
     loop {
@@ -104,26 +131,58 @@ async fn read_until_lag_known(source: &mut KafkaSource, partitions: usize) -> (C
             assert!(status.connected);
             return (collected, status.lag);
         }
-        assert!(started.elapsed() < JOIN_TIMEOUT, "no lag for {partitions} partitions: {status:?}");
-        collected.add(source.next_batch().await.expect("next_batch").expect("kafka never ends"));
+        assert!(
+            started.elapsed() < JOIN_TIMEOUT,
+            "no lag for {partitions} partitions: {status:?}"
+        );
+        collected.add(
+            source
+                .next_batch()
+                .await
+                .expect("next_batch")
+                .expect("kafka never ends"),
+        );
     }
 }
 
 /// Produces `count` posts `p0…` round-robin over `partitions` partitions, the last one of
 /// each partition on its own (see [`TestBroker::high_watermarks`]); returns id → origin.
-async fn produce_posts(broker: &TestBroker, topic: &str, count: usize, partitions: i32) -> BTreeMap<String, Origin> {
+async fn produce_posts(
+    broker: &TestBroker,
+    topic: &str,
+    count: usize,
+    partitions: i32,
+) -> BTreeMap<String, Origin> {
     let records: Vec<Record> = (0..count)
-        .map(|i| Record::new(post_json(&format!("p{i}"))).to_partition(i as i32 % partitions).with_key(format!("k{i}")))
+        .map(|i| {
+            Record::new(post_json(&format!("p{i}")))
+                .to_partition(i as i32 % partitions)
+                .with_key(format!("k{i}"))
+        })
         .collect();
     let (batched, singles) = records.split_at(count - partitions as usize);
     let mut delivered = broker.produce_many(topic, batched).await.unwrap();
     for record in singles {
-        delivered.extend(broker.produce_many(topic, std::slice::from_ref(record)).await.unwrap());
+        delivered.extend(
+            broker
+                .produce_many(topic, std::slice::from_ref(record))
+                .await
+                .unwrap(),
+        );
     }
     delivered
         .into_iter()
         .enumerate()
-        .map(|(i, (partition, offset))| (format!("p{i}"), Origin::Kafka { topic: topic.to_owned(), partition, offset }))
+        .map(|(i, (partition, offset))| {
+            (
+                format!("p{i}"),
+                Origin::Kafka {
+                    topic: topic.to_owned(),
+                    partition,
+                    offset,
+                },
+            )
+        })
         .collect()
 }
 
@@ -131,7 +190,12 @@ async fn produce_posts(broker: &TestBroker, topic: &str, count: usize, partition
 fn next_offsets(topic: &str, origins: &BTreeMap<String, Origin>) -> Checkpoint {
     let mut checkpoint = Checkpoint::new();
     for origin in origins.values() {
-        let Origin::Kafka { partition, offset, .. } = origin else { unreachable!() };
+        let Origin::Kafka {
+            partition, offset, ..
+        } = origin
+        else {
+            unreachable!()
+        };
         checkpoint.advance(topic, *partition, offset + 1);
     }
     checkpoint
@@ -145,7 +209,10 @@ async fn reads_every_post_once_and_honours_committed_offsets() {
     let expected_checkpoint = next_offsets("posts", &produced);
     let watermarks = broker.high_watermarks("posts").unwrap();
     for (partition, high) in &watermarks {
-        assert_eq!(expected_checkpoint.next_offset("posts", *partition), Some(*high));
+        assert_eq!(
+            expected_checkpoint.next_offset("posts", *partition),
+            Some(*high)
+        );
     }
 
     // First run: every post exactly once, with its origin; the checkpoint is the watermarks.
@@ -158,18 +225,43 @@ async fn reads_every_post_once_and_honours_committed_offsets() {
     first.commit(&read.checkpoint).await.unwrap();
     let (extra, lag) = read_until_lag_known(&mut first, 3).await;
     assert_eq!(extra.len(), 0);
-    assert_eq!(lag, vec![("posts".into(), 0, 0), ("posts".into(), 1, 0), ("posts".into(), 2, 0)]);
+    assert_eq!(
+        lag,
+        vec![
+            ("posts".into(), 0, 0),
+            ("posts".into(), 1, 0),
+            ("posts".into(), 2, 0)
+        ]
+    );
     drop(first);
 
     // Same group after the commit: starts at the committed offsets, so it reads only a
     // post produced after it joined.
     let mut second = connect(config(&broker, "posts", "vigie-a")).await;
     let (before, lag) = read_until_lag_known(&mut second, 3).await;
-    assert_eq!(before.len(), 0, "re-read committed posts: {:?}", before.ids());
+    assert_eq!(
+        before.len(),
+        0,
+        "re-read committed posts: {:?}",
+        before.ids()
+    );
     assert!(lag.iter().all(|(_, _, lag)| *lag == 0), "{lag:?}");
-    let (partition, offset) = broker.produce("posts", None, Some(post_json("p500").as_bytes())).await.unwrap();
+    let (partition, offset) = broker
+        .produce("posts", None, Some(post_json("p500").as_bytes()))
+        .await
+        .unwrap();
     let after = read_exactly(&mut second, 1).await;
-    assert_eq!(after.origins(), BTreeMap::from([("p500".to_owned(), Origin::Kafka { topic: "posts".into(), partition, offset })]));
+    assert_eq!(
+        after.origins(),
+        BTreeMap::from([(
+            "p500".to_owned(),
+            Origin::Kafka {
+                topic: "posts".into(),
+                partition,
+                offset
+            }
+        )])
+    );
     drop(second);
 
     // A new group has no committed offsets and starts from the earliest.
@@ -186,40 +278,77 @@ async fn keeps_every_reject_on_the_dead_letter_topic() {
     let mut config = config(&broker, "mixed", "vigie-rejects");
     config.create_partitions = 2;
     // The source creates both topics itself; only then is there something to produce to.
-    let limits = DecodeLimits { max_text_bytes: 64, ..DecodeLimits::default() };
+    let limits = DecodeLimits {
+        max_text_bytes: 64,
+        ..DecodeLimits::default()
+    };
     let mut source = KafkaSource::connect(config, limits).await.unwrap();
     assert_eq!(broker.partition_count("mixed").unwrap(), 2);
     assert_eq!(broker.partition_count("mixed-dead-letter").unwrap(), 2);
 
-    let oversize = format!(r#"{{"id":"big","text":"{}","created_at":1714564800}}"#, "x".repeat(100));
+    let oversize = format!(
+        r#"{{"id":"big","text":"{}","created_at":1714564800}}"#,
+        "x".repeat(100)
+    );
     // (record, expected reason or None for a good post, expected detail fragment)
     let cases: Vec<(Record, Option<RejectReason>, &str)> = vec![
         (Record::new(post_json("g1")), None, ""),
         (
-            Record::new("not json").with_key("bad-key").with_header("trace-id", "t-1"),
+            Record::new("not json")
+                .with_key("bad-key")
+                .with_header("trace-id", "t-1"),
             Some(RejectReason::NotJson),
             "expected",
         ),
-        (Record::new(r#"{"id":"m1","text":"no time"}"#), Some(RejectReason::MissingField), "created_at"),
-        (Record::new(&b"\xff\xfe{\"id\":1}"[..]), Some(RejectReason::InvalidUtf8), "invalid UTF-8"),
-        (Record::new(""), Some(RejectReason::NotJson), "empty message"),
-        (Record::tombstone(), Some(RejectReason::NotJson), "empty message"),
-        (Record::new(oversize), Some(RejectReason::TooLarge), "limit is 64"),
+        (
+            Record::new(r#"{"id":"m1","text":"no time"}"#),
+            Some(RejectReason::MissingField),
+            "created_at",
+        ),
+        (
+            Record::new(&b"\xff\xfe{\"id\":1}"[..]),
+            Some(RejectReason::InvalidUtf8),
+            "invalid UTF-8",
+        ),
+        (
+            Record::new(""),
+            Some(RejectReason::NotJson),
+            "empty message",
+        ),
+        (
+            Record::tombstone(),
+            Some(RejectReason::NotJson),
+            "empty message",
+        ),
+        (
+            Record::new(oversize),
+            Some(RejectReason::TooLarge),
+            "limit is 64",
+        ),
         (Record::new(post_json("g2")), None, ""),
         (Record::new(post_json("g3")), None, ""),
     ];
-    let records: Vec<Record> =
-        cases.iter().enumerate().map(|(i, (record, ..))| record.clone().to_partition(i as i32 % 2)).collect();
+    let records: Vec<Record> = cases
+        .iter()
+        .enumerate()
+        .map(|(i, (record, ..))| record.clone().to_partition(i as i32 % 2))
+        .collect();
     let delivered = broker.produce_many("mixed", &records).await.unwrap();
 
     let read = read_exactly(&mut source, cases.len()).await;
     assert_eq!(read.ids(), ["g1", "g2", "g3"]);
-    assert_eq!(read.consumed, BTreeMap::from([("mixed".to_owned(), cases.len() as u64)]));
+    assert_eq!(
+        read.consumed,
+        BTreeMap::from([("mixed".to_owned(), cases.len() as u64)])
+    );
     let mut expected_checkpoint = Checkpoint::new();
     for (partition, offset) in &delivered {
         expected_checkpoint.advance("mixed", *partition, offset + 1);
     }
-    assert_eq!(read.checkpoint, expected_checkpoint, "rejects advance the checkpoint too");
+    assert_eq!(
+        read.checkpoint, expected_checkpoint,
+        "rejects advance the checkpoint too"
+    );
 
     // Each reject is reported with its reason and origin...
     let mut expected_rejects = BTreeMap::new();
@@ -232,19 +361,32 @@ async fn keeps_every_reject_on_the_dead_letter_topic() {
         .rejections
         .iter()
         .map(|r| match &r.origin {
-            Origin::Kafka { topic, partition, offset } => {
+            Origin::Kafka {
+                topic,
+                partition,
+                offset,
+            } => {
                 assert_eq!(topic, "mixed");
                 (*partition, *offset, r.rejection.reason)
             }
             other => panic!("unexpected origin {other:?}"),
         })
         .collect();
-    let expected_reported: BTreeSet<(i32, i64, RejectReason)> =
-        expected_rejects.iter().map(|((p, o), (_, reason, _))| (*p, *o, *reason)).collect();
+    let expected_reported: BTreeSet<(i32, i64, RejectReason)> = expected_rejects
+        .iter()
+        .map(|((p, o), (_, reason, _))| (*p, *o, *reason))
+        .collect();
     assert_eq!(reported, expected_reported);
 
     // ...and kept on the dead-letter topic with its original bytes, key and headers.
-    let dead = broker.consume_all("mixed-dead-letter", expected_rejects.len(), Duration::from_secs(10)).await.unwrap();
+    let dead = broker
+        .consume_all(
+            "mixed-dead-letter",
+            expected_rejects.len(),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
     assert_eq!(dead.len(), expected_rejects.len(), "{dead:?}");
     let mut kept = BTreeSet::new();
     for message in &dead {
@@ -253,11 +395,19 @@ async fn keeps_every_reject_on_the_dead_letter_topic() {
         let (record, reason, detail) = expected_rejects[&(partition, offset)];
         assert_eq!(message.headers["vigie.source.topic"], "mixed");
         assert_eq!(message.headers["vigie.reason"], reason.as_str());
-        assert!(message.headers["vigie.detail"].contains(detail), "{:?}", message.headers);
+        assert!(
+            message.headers["vigie.detail"].contains(detail),
+            "{:?}",
+            message.headers
+        );
         assert_eq!(message.payload, record.payload.clone().unwrap_or_default());
         assert_eq!(message.key, record.key);
         for (key, value) in &record.headers {
-            assert_eq!(message.headers.get(key), Some(value), "original header {key} kept");
+            assert_eq!(
+                message.headers.get(key),
+                Some(value),
+                "original header {key} kept"
+            );
         }
         kept.insert((partition, offset));
     }
@@ -299,11 +449,21 @@ async fn redelivers_what_was_not_committed() {
 #[tokio::test]
 async fn unreachable_broker_is_a_clear_error_within_bounded_time() {
     let port = free_port().unwrap();
-    let mut config = KafkaConfig { brokers: format!("127.0.0.1:{port}"), ..KafkaConfig::default() };
+    let mut config = KafkaConfig {
+        brokers: format!("127.0.0.1:{port}"),
+        ..KafkaConfig::default()
+    };
     config.properties = TestBroker::consumer_properties();
     let started = Instant::now();
-    let err = KafkaSource::connect(config, DecodeLimits::default()).await.err().expect("no broker there");
-    assert!(started.elapsed() < Duration::from_secs(15), "took {:?}", started.elapsed());
+    let err = KafkaSource::connect(config, DecodeLimits::default())
+        .await
+        .err()
+        .expect("no broker there");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "took {:?}",
+        started.elapsed()
+    );
     assert!(matches!(err, KafkaSourceError::Connect { .. }), "{err:?}");
     let message = err.to_string();
     assert!(message.contains(&format!("127.0.0.1:{port}")), "{message}");
@@ -311,8 +471,14 @@ async fn unreachable_broker_is_a_clear_error_within_bounded_time() {
 
 #[tokio::test]
 async fn empty_topic_list_is_refused_by_name() {
-    let config = KafkaConfig { topics: Vec::new(), ..KafkaConfig::default() };
-    let err = KafkaSource::connect(config, DecodeLimits::default()).await.err().expect("invalid config");
+    let config = KafkaConfig {
+        topics: Vec::new(),
+        ..KafkaConfig::default()
+    };
+    let err = KafkaSource::connect(config, DecodeLimits::default())
+        .await
+        .err()
+        .expect("invalid config");
     match &err {
         KafkaSourceError::Config { key, .. } => assert_eq!(key, "topics"),
         other => panic!("expected a config error, got {other:?}"),

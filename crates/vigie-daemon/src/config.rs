@@ -163,6 +163,10 @@ pub struct InputConfig {
     pub max_text_bytes: usize,
     /// Largest accepted message or line, in bytes, checked before parsing.
     pub max_message_bytes: usize,
+    /// How far ahead of the wall clock a post's `created_at` may be, in seconds; later posts
+    /// are rejected as `bad_time`, since one post dated years ahead would become the
+    /// event-time "now" of retention and detection.
+    pub max_future_secs: u64,
 }
 
 impl Default for InputConfig {
@@ -171,17 +175,24 @@ impl Default for InputConfig {
         InputConfig {
             max_text_bytes: limits.max_text_bytes,
             max_message_bytes: limits.max_message_bytes,
+            max_future_secs: 86_400,
         }
     }
 }
 
 impl InputConfig {
-    /// Returns the decode limits.
+    /// Returns the decode limits (without `not_after`: sources set it from the clock).
     pub fn limits(&self) -> DecodeLimits {
         DecodeLimits {
             max_text_bytes: self.max_text_bytes,
             max_message_bytes: self.max_message_bytes,
+            not_after: None,
         }
+    }
+
+    /// Returns the tolerated clock skew of `created_at`.
+    pub fn max_future(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.max_future_secs)
     }
 }
 
@@ -339,6 +350,15 @@ impl Config {
                 "must be at least 1 (omit it to keep posts forever)",
             ));
         }
+        self.analyzer.check().map_err(|err| {
+            let key = match err {
+                vigie_tokenize::ConfigError::ConfidenceOutOfRange { .. } => {
+                    "analyzer.min_detect_confidence"
+                }
+                _ => "analyzer.languages",
+            };
+            invalid(key, err.to_string())
+        })?;
         match self.source.kind {
             SourceKind::Files if self.source.files.is_empty() => {
                 return Err(invalid(
@@ -512,6 +532,8 @@ mod tests {
         assert!(err.to_string().contains("`kafka`"), "{err}");
         let err = load("[source]\nspeed = -3\n", &[]).unwrap_err();
         assert!(err.to_string().contains("`source.speed`"), "{err}");
+        let err = load("[analyzer]\nlanguages = [\"xx\"]\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("`analyzer.languages`"), "{err}");
         let err = load("[index\n", &[]).unwrap_err();
         assert!(matches!(err, ConfigError::Syntax { .. }), "{err}");
     }

@@ -21,6 +21,10 @@ pub struct DecodeLimits {
     pub max_text_bytes: usize,
     /// Largest accepted message, in bytes; larger ones are rejected before parsing.
     pub max_message_bytes: usize,
+    /// Latest accepted `created_at`. Sources set it from the wall clock plus a tolerance,
+    /// because one post dated years ahead would otherwise become the event-time "now" of
+    /// retention and detection. `None` accepts any time (this crate reads no clock).
+    pub not_after: Option<DateTime<Utc>>,
 }
 
 impl Default for DecodeLimits {
@@ -28,6 +32,7 @@ impl Default for DecodeLimits {
         DecodeLimits {
             max_text_bytes: 64 * 1024,
             max_message_bytes: 1024 * 1024,
+            not_after: None,
         }
     }
 }
@@ -305,6 +310,18 @@ fn validate(wire: WirePost, limits: &DecodeLimits, origin: Origin) -> Result<Pos
         return Err(Rejection::new(RejectReason::EmptyText, "text is empty"));
     }
     let created_at = parse_time(created_at)?;
+    if let Some(not_after) = limits.not_after {
+        if created_at > not_after {
+            return Err(Rejection::new(
+                RejectReason::BadTime,
+                format!(
+                    "created_at {} is in the future (latest accepted: {})",
+                    created_at.to_rfc3339(),
+                    not_after.to_rfc3339()
+                ),
+            ));
+        }
+    }
     let metrics = wire
         .metrics
         .map(|m| EngagementMetrics {
@@ -462,6 +479,7 @@ mod tests {
         let limits = DecodeLimits {
             max_text_bytes: 10,
             max_message_bytes: 200,
+            not_after: None,
         };
         let long_text = br#"{"id":"a","text":"0123456789ab","created_at":1}"#;
         let err = decode_post(long_text, &limits, origin()).unwrap_err();
@@ -471,6 +489,21 @@ mod tests {
             decode_post(&huge, &limits, origin()).unwrap_err().reason,
             RejectReason::TooLarge
         );
+    }
+
+    #[test]
+    fn rejects_posts_dated_after_the_limit() {
+        let not_after = Utc.timestamp_opt(1_448_532_000, 0).single();
+        let limits = DecodeLimits {
+            not_after,
+            ..DecodeLimits::default()
+        };
+        let on_time = br#"{"id":"a","text":"t","created_at":1448532000}"#;
+        assert!(decode_post(on_time, &limits, origin()).is_ok());
+        let future = br#"{"id":"a","text":"t","created_at":"2099-01-01T00:00:00Z"}"#;
+        let err = decode_post(future, &limits, origin()).unwrap_err();
+        assert_eq!(err.reason, RejectReason::BadTime);
+        assert!(err.detail.contains("future"), "{err}");
     }
 
     #[test]

@@ -40,8 +40,11 @@ pub struct FileSourceConfig {
     pub pace: Pace,
     /// Largest batch handed on at once.
     pub batch_size: usize,
-    /// Size limits for decoding.
+    /// Size limits for decoding; `not_after` is ignored in favour of `max_future`.
     pub limits: DecodeLimits,
+    /// How far past the wall clock a post's `created_at` may be; later posts are rejected
+    /// as `bad_time`. `None` accepts any time.
+    pub max_future: Option<Duration>,
     /// Where rejected lines are appended; `None` only counts them (benchmarks).
     pub rejected_path: Option<PathBuf>,
 }
@@ -273,7 +276,11 @@ impl Reader {
                 path: name.clone(),
                 line: line_number,
             };
-            match decode_post(content, &self.config.limits, origin.clone()) {
+            let limits = DecodeLimits {
+                not_after: self.not_after(),
+                ..self.config.limits
+            };
+            match decode_post(content, &limits, origin.clone()) {
                 Ok(post) => {
                     if let Some(pacer) = pacer.as_mut() {
                         let wait = pacer.wait_for(post.created_at);
@@ -299,6 +306,11 @@ impl Reader {
             }
         }
         self.flush(&mut batch, &name, &mut consumed)
+    }
+
+    fn not_after(&self) -> Option<DateTime<Utc>> {
+        let max_future = chrono::Duration::from_std(self.config.max_future?).ok()?;
+        Some(Utc::now() + max_future)
     }
 
     fn keep_rejected(
@@ -455,6 +467,7 @@ mod tests {
             pace: Pace::Max,
             batch_size: 2,
             limits: DecodeLimits::default(),
+            max_future: Some(Duration::from_secs(86_400)),
             rejected_path: rejected,
         }
     }
@@ -472,6 +485,7 @@ mod tests {
                 r#"{"id":"2","text":"two","created_at":1420628800}"#,
                 r#"{"id":"3","created_at":1420628800}"#,
                 r#"{"id":"4","text":"four","created_at":1420628801}"#,
+                r#"{"id":"5","text":"from the future","created_at":"2999-01-01T00:00:00Z"}"#,
             ],
         );
         let rejected = dir.path().join("out/rejected.jsonl");
@@ -479,20 +493,21 @@ mod tests {
         let all = read_all(&mut source).await;
         let ids: Vec<_> = all.posts.iter().map(|p| p.id.as_str()).collect();
         assert_eq!(ids, ["1", "2", "4"]);
-        assert_eq!(all.rejections.len(), 2);
+        assert_eq!(all.rejections.len(), 3);
         let records: Vec<serde_json::Value> = std::fs::read_to_string(&rejected)
             .unwrap()
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(records.len(), 2);
+        assert_eq!(records.len(), 3);
+        assert_eq!(records[2]["reason"], "bad_time");
         assert_eq!(records[0]["line"], 2);
         assert_eq!(records[0]["reason"], RejectReason::NotJson.as_str());
         assert_eq!(records[0]["raw"], "not json");
         assert_eq!(records[1]["line"], 5);
         assert_eq!(records[1]["reason"], "missing_field");
         let consumed: u64 = all.consumed.iter().map(|(_, n)| n).sum();
-        assert_eq!(consumed, 5);
+        assert_eq!(consumed, 6);
     }
 
     #[tokio::test]

@@ -81,9 +81,16 @@ impl KafkaConfig {
     /// Checks the settings, naming the first offending key.
     pub fn validate(&self) -> Result<(), KafkaSourceError> {
         let invalid = |key: &str, reason: &str| {
-            Err(KafkaSourceError::Config { key: key.to_owned(), reason: reason.to_owned() })
+            Err(KafkaSourceError::Config {
+                key: key.to_owned(),
+                reason: reason.to_owned(),
+            })
         };
-        if self.brokers.split(',').all(|broker| broker.trim().is_empty()) {
+        if self
+            .brokers
+            .split(',')
+            .all(|broker| broker.trim().is_empty())
+        {
             return invalid("brokers", "must list at least one host:port");
         }
         if self.group_id.trim().is_empty() {
@@ -155,7 +162,9 @@ impl KafkaConfig {
     /// Returns the admin client's configuration (topic creation at start).
     pub(crate) fn admin_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.brokers).set("client.id", "vigie-admin");
+        config
+            .set("bootstrap.servers", &self.brokers)
+            .set("client.id", "vigie-admin");
         self.apply_properties(&mut config);
         config
     }
@@ -168,7 +177,10 @@ impl KafkaConfig {
 
     /// Returns every topic this source touches: the inputs, then the dead-letter topic.
     pub(crate) fn all_topics(&self) -> impl Iterator<Item = &str> {
-        self.topics.iter().map(String::as_str).chain(std::iter::once(self.dead_letter_topic.as_str()))
+        self.topics
+            .iter()
+            .map(String::as_str)
+            .chain(std::iter::once(self.dead_letter_topic.as_str()))
     }
 }
 
@@ -192,30 +204,87 @@ mod tests {
     fn validation_names_the_offending_key() {
         let base = KafkaConfig::default();
         let cases = [
-            (KafkaConfig { brokers: " , ".into(), ..base.clone() }, "brokers"),
-            (KafkaConfig { group_id: "".into(), ..base.clone() }, "group_id"),
-            (KafkaConfig { topics: vec![], ..base.clone() }, "topics"),
-            (KafkaConfig { topics: vec!["a".into(), " ".into()], ..base.clone() }, "topics"),
-            (KafkaConfig { dead_letter_topic: "posts".into(), ..base.clone() }, "dead_letter_topic"),
-            (KafkaConfig { create_partitions: 0, ..base.clone() }, "create_partitions"),
-            (KafkaConfig { batch_max_messages: 0, ..base.clone() }, "batch_max_messages"),
-            (KafkaConfig { batch_max_wait_ms: 0, ..base.clone() }, "batch_max_wait_ms"),
+            (
+                KafkaConfig {
+                    brokers: " , ".into(),
+                    ..base.clone()
+                },
+                "brokers",
+            ),
+            (
+                KafkaConfig {
+                    group_id: "".into(),
+                    ..base.clone()
+                },
+                "group_id",
+            ),
+            (
+                KafkaConfig {
+                    topics: vec![],
+                    ..base.clone()
+                },
+                "topics",
+            ),
+            (
+                KafkaConfig {
+                    topics: vec!["a".into(), " ".into()],
+                    ..base.clone()
+                },
+                "topics",
+            ),
+            (
+                KafkaConfig {
+                    dead_letter_topic: "posts".into(),
+                    ..base.clone()
+                },
+                "dead_letter_topic",
+            ),
+            (
+                KafkaConfig {
+                    create_partitions: 0,
+                    ..base.clone()
+                },
+                "create_partitions",
+            ),
+            (
+                KafkaConfig {
+                    batch_max_messages: 0,
+                    ..base.clone()
+                },
+                "batch_max_messages",
+            ),
+            (
+                KafkaConfig {
+                    batch_max_wait_ms: 0,
+                    ..base.clone()
+                },
+                "batch_max_wait_ms",
+            ),
         ];
         for (config, key) in cases {
             assert_eq!(error_key(&config), key);
         }
         let mut config = base.clone();
-        config.properties.insert("enable.auto.commit".into(), "true".into());
+        config
+            .properties
+            .insert("enable.auto.commit".into(), "true".into());
         assert_eq!(error_key(&config), "properties.enable.auto.commit");
         let message = config.validate().unwrap_err().to_string();
-        assert!(message.contains("`properties.enable.auto.commit`"), "{message}");
+        assert!(
+            message.contains("`properties.enable.auto.commit`"),
+            "{message}"
+        );
     }
 
     #[test]
     fn properties_override_defaults_in_every_client() {
         let mut config = KafkaConfig::default();
-        config.properties.insert("security.protocol".into(), "SASL_SSL".into());
-        config.properties.insert("auto.offset.reset".into(), "latest".into());
+        config
+            .properties
+            .insert("security.protocol".into(), "SASL_SSL".into());
+        config
+            .properties
+            .insert("auto.offset.reset".into(), "latest".into());
         config.properties.insert("acks".into(), "1".into());
         let consumer = config.consumer_config();
         assert_eq!(consumer.get("auto.offset.reset"), Some("latest"));
@@ -225,7 +294,10 @@ mod tests {
         let producer = config.producer_config();
         assert_eq!(producer.get("acks"), Some("1"));
         assert_eq!(producer.get("security.protocol"), Some("SASL_SSL"));
-        assert_eq!(config.admin_config().get("security.protocol"), Some("SASL_SSL"));
+        assert_eq!(
+            config.admin_config().get("security.protocol"),
+            Some("SASL_SSL")
+        );
     }
 
     #[test]

@@ -69,8 +69,14 @@ impl ErrorLog {
         }
         let key = code.map_or(i32::MIN, |code| code as i32);
         let allowed = {
-            let mut limiters = self.limiters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            limiters.entry(key).or_default().allow(Instant::now(), LOG_INTERVAL)
+            let mut limiters = self
+                .limiters
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            limiters
+                .entry(key)
+                .or_default()
+                .allow(Instant::now(), LOG_INTERVAL)
         };
         if let Some(suppressed) = allowed {
             warn!(client, error = %error, reason, suppressed, "kafka client error");
@@ -108,7 +114,10 @@ pub(crate) struct LogContext {
 impl LogContext {
     /// Returns a context whose log events carry `client` (e.g. `dead_letter_producer`).
     pub(crate) fn new(client: &'static str) -> LogContext {
-        LogContext { client, errors: ErrorLog::default() }
+        LogContext {
+            client,
+            errors: ErrorLog::default(),
+        }
     }
 }
 
@@ -136,7 +145,10 @@ pub(crate) struct ConsumerCallbacks {
 impl ConsumerCallbacks {
     /// Returns a context that records into `state`.
     pub(crate) fn new(state: Arc<ConsumerState>) -> ConsumerCallbacks {
-        ConsumerCallbacks { state, errors: ErrorLog::default() }
+        ConsumerCallbacks {
+            state,
+            errors: ErrorLog::default(),
+        }
     }
 }
 
@@ -148,9 +160,15 @@ impl ClientContext for ConsumerCallbacks {
     fn stats_raw(&self, statistics: &[u8]) {
         match serde_json::from_slice::<RawStatistics>(statistics) {
             Ok(stats) => {
-                self.state.connected.store(stats.any_broker_up(), Ordering::Relaxed);
+                self.state
+                    .connected
+                    .store(stats.any_broker_up(), Ordering::Relaxed);
                 let lag = stats.consumer_lag();
-                *self.state.lag.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = lag;
+                *self
+                    .state
+                    .lag
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner()) = lag;
             }
             Err(err) => debug!(error = %err, "failed to parse librdkafka statistics"),
         }
@@ -190,8 +208,11 @@ impl ConsumerContext for ConsumerCallbacks {
 
 /// Returns `topic/partition` pairs, comma-separated, for logs.
 fn describe_partitions(partitions: &TopicPartitionList) -> String {
-    let names: Vec<String> =
-        partitions.elements().iter().map(|e| format!("{}/{}", e.topic(), e.partition())).collect();
+    let names: Vec<String> = partitions
+        .elements()
+        .iter()
+        .map(|e| format!("{}/{}", e.topic(), e.partition()))
+        .collect();
     names.join(",")
 }
 
@@ -233,13 +254,19 @@ struct RawPartition {
 
 impl Default for RawPartition {
     fn default() -> Self {
-        RawPartition { partition: -1, desired: false, consumer_lag: -1 }
+        RawPartition {
+            partition: -1,
+            desired: false,
+            consumer_lag: -1,
+        }
     }
 }
 
 impl RawStatistics {
     fn any_broker_up(&self) -> bool {
-        self.brokers.values().any(|broker| broker.source != "internal" && broker.state == "UP")
+        self.brokers
+            .values()
+            .any(|broker| broker.source != "internal" && broker.state == "UP")
     }
 
     /// Returns the lag of assigned partitions, sorted; skips librdkafka's internal
@@ -286,7 +313,10 @@ mod tests {
         }"#;
         let stats: RawStatistics = serde_json::from_slice(json).unwrap();
         assert!(stats.any_broker_up());
-        assert_eq!(stats.consumer_lag(), vec![("more".to_owned(), 4, 0), ("posts".to_owned(), 0, 7)]);
+        assert_eq!(
+            stats.consumer_lag(),
+            vec![("more".to_owned(), 4, 0), ("posts".to_owned(), 0, 7)]
+        );
     }
 
     #[test]
@@ -305,8 +335,14 @@ mod tests {
         let mut limiter = LogLimiter::default();
         let start = Instant::now();
         assert_eq!(limiter.allow(start, LOG_INTERVAL), Some(0));
-        assert_eq!(limiter.allow(start + Duration::from_secs(1), LOG_INTERVAL), None);
-        assert_eq!(limiter.allow(start + Duration::from_secs(2), LOG_INTERVAL), None);
+        assert_eq!(
+            limiter.allow(start + Duration::from_secs(1), LOG_INTERVAL),
+            None
+        );
+        assert_eq!(
+            limiter.allow(start + Duration::from_secs(2), LOG_INTERVAL),
+            None
+        );
         assert_eq!(limiter.allow(start + LOG_INTERVAL, LOG_INTERVAL), Some(2));
     }
 }

@@ -49,8 +49,14 @@ pub(crate) struct DeadLetters {
 
 impl DeadLetters {
     /// Copies a rejected message and its reason; nothing is sent until [`Self::deliver`].
-    pub(crate) fn push(&mut self, message: &BorrowedMessage<'_>, rejection: &Rejection, origin: Origin) {
-        let headers = dead_letter_headers(message.headers().map(|h| h.detach()), rejection, &origin);
+    pub(crate) fn push(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        rejection: &Rejection,
+        origin: Origin,
+    ) {
+        let headers =
+            dead_letter_headers(message.headers().map(|h| h.detach()), rejection, &origin);
         self.letters.push_back(DeadLetter {
             key: message.key().map(<[u8]>::to_vec),
             payload: message.payload().map(<[u8]>::to_vec),
@@ -93,15 +99,26 @@ impl DeadLetters {
                 Some(err) => {
                     // Sent again if the caller retries; the error normally stops the pipeline.
                     front.delivery = None;
-                    return Err(SourceError::DeadLetter { origin: front.origin.describe(), source: Box::new(err) });
+                    return Err(SourceError::DeadLetter {
+                        origin: front.origin.describe(),
+                        source: Box::new(err),
+                    });
                 }
             }
         }
     }
 
     /// Hands librdkafka the rejects it has not taken yet, in order, until its queue is full.
-    fn enqueue(&mut self, producer: &FutureProducer<LogContext>, topic: &str) -> Result<(), SourceError> {
-        for letter in self.letters.iter_mut().filter(|letter| letter.delivery.is_none()) {
+    fn enqueue(
+        &mut self,
+        producer: &FutureProducer<LogContext>,
+        topic: &str,
+    ) -> Result<(), SourceError> {
+        for letter in self
+            .letters
+            .iter_mut()
+            .filter(|letter| letter.delivery.is_none())
+        {
             let mut record = FutureRecord::<[u8], [u8]>::to(topic).headers(letter.headers.clone());
             if let Some(key) = &letter.key {
                 record = record.key(key);
@@ -113,7 +130,10 @@ impl DeadLetters {
                 Ok(delivery) => letter.delivery = Some(delivery),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), _record)) => break,
                 Err((err, _record)) => {
-                    return Err(SourceError::DeadLetter { origin: letter.origin.describe(), source: Box::new(err) });
+                    return Err(SourceError::DeadLetter {
+                        origin: letter.origin.describe(),
+                        source: Box::new(err),
+                    });
                 }
             }
         }
@@ -122,9 +142,17 @@ impl DeadLetters {
 }
 
 /// Returns the original headers (if any) followed by the `vigie.*` headers.
-fn dead_letter_headers(original: Option<OwnedHeaders>, rejection: &Rejection, origin: &Origin) -> OwnedHeaders {
+fn dead_letter_headers(
+    original: Option<OwnedHeaders>,
+    rejection: &Rejection,
+    origin: &Origin,
+) -> OwnedHeaders {
     let (topic, partition, offset) = match origin {
-        Origin::Kafka { topic, partition, offset } => (topic.as_str(), partition.to_string(), offset.to_string()),
+        Origin::Kafka {
+            topic,
+            partition,
+            offset,
+        } => (topic.as_str(), partition.to_string(), offset.to_string()),
         // Only Kafka messages reach the dead-letter topic.
         Origin::File { path, line } => (path.as_str(), "-1".to_owned(), line.to_string()),
     };
@@ -137,7 +165,10 @@ fn dead_letter_headers(original: Option<OwnedHeaders>, rejection: &Rejection, or
     ];
     let mut headers = original.unwrap_or_else(|| OwnedHeaders::new_with_capacity(ours.len()));
     for (key, value) in ours {
-        headers = headers.insert(Header { key, value: Some(value.as_bytes()) });
+        headers = headers.insert(Header {
+            key,
+            value: Some(value.as_bytes()),
+        });
     }
     headers
 }
@@ -151,15 +182,30 @@ mod tests {
     fn header_pairs(headers: &OwnedHeaders) -> Vec<(String, String)> {
         headers
             .iter()
-            .map(|h| (h.key.to_owned(), String::from_utf8(h.value.unwrap_or_default().to_vec()).unwrap()))
+            .map(|h| {
+                (
+                    h.key.to_owned(),
+                    String::from_utf8(h.value.unwrap_or_default().to_vec()).unwrap(),
+                )
+            })
             .collect()
     }
 
     #[test]
     fn headers_keep_the_originals_and_say_why_and_where_from() {
-        let original = OwnedHeaders::new().insert(Header { key: "trace", value: Some("abc") });
-        let rejection = Rejection { reason: RejectReason::MissingField, detail: "missing field \"id\"".into() };
-        let origin = Origin::Kafka { topic: "posts".into(), partition: 2, offset: 41 };
+        let original = OwnedHeaders::new().insert(Header {
+            key: "trace",
+            value: Some("abc"),
+        });
+        let rejection = Rejection {
+            reason: RejectReason::MissingField,
+            detail: "missing field \"id\"".into(),
+        };
+        let origin = Origin::Kafka {
+            topic: "posts".into(),
+            partition: 2,
+            offset: 41,
+        };
         let headers = dead_letter_headers(Some(original), &rejection, &origin);
         let expected = [
             ("trace", "abc"),
@@ -169,8 +215,10 @@ mod tests {
             ("vigie.source.partition", "2"),
             ("vigie.source.offset", "41"),
         ];
-        let expected: Vec<(String, String)> =
-            expected.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let expected: Vec<(String, String)> = expected
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         assert_eq!(header_pairs(&headers), expected);
     }
 }

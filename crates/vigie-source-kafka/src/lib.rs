@@ -29,7 +29,8 @@ mod source;
 
 pub use config::KafkaConfig;
 pub use dead_letter::{
-    HEADER_DETAIL, HEADER_REASON, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION, HEADER_SOURCE_TOPIC,
+    HEADER_DETAIL, HEADER_REASON, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION,
+    HEADER_SOURCE_TOPIC,
 };
 pub use error::KafkaSourceError;
 pub use source::KafkaSource;

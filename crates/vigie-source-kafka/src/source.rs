@@ -49,7 +49,10 @@ impl KafkaSource {
     ///
     /// Fails with [`KafkaSourceError::Config`] naming the key for invalid settings, and
     /// with [`KafkaSourceError::Connect`] when no broker answers in time.
-    pub async fn connect(config: KafkaConfig, limits: DecodeLimits) -> Result<KafkaSource, KafkaSourceError> {
+    pub async fn connect(
+        config: KafkaConfig,
+        limits: DecodeLimits,
+    ) -> Result<KafkaSource, KafkaSourceError> {
         config.validate()?;
         let state = Arc::new(ConsumerState::default());
         let consumer: GroupConsumer = config
@@ -63,12 +66,19 @@ impl KafkaSource {
             .map_err(KafkaSourceError::CreateClient)?;
 
         let metadata_consumer = consumer.clone();
-        let existing = run_blocking(move || existing_topics(&metadata_consumer)).await.map_err(|source| {
-            KafkaSourceError::Connect { brokers: config.brokers.clone(), timeout: METADATA_TIMEOUT, source }
-        })?;
+        let existing = run_blocking(move || existing_topics(&metadata_consumer))
+            .await
+            .map_err(|source| KafkaSourceError::Connect {
+                brokers: config.brokers.clone(),
+                timeout: METADATA_TIMEOUT,
+                source,
+            })?;
         state.connected.store(true, Ordering::Relaxed);
 
-        let missing: Vec<&str> = config.all_topics().filter(|topic| !existing.contains(*topic)).collect();
+        let missing: Vec<&str> = config
+            .all_topics()
+            .filter(|topic| !existing.contains(*topic))
+            .collect();
         if !missing.is_empty() {
             if config.create_topics {
                 create_topics(&config, &missing).await?;
@@ -82,7 +92,10 @@ impl KafkaSource {
         let topics: Vec<&str> = config.topics.iter().map(String::as_str).collect();
         consumer
             .subscribe(&topics)
-            .map_err(|source| KafkaSourceError::Subscribe { topics: config.topics.clone(), source })?;
+            .map_err(|source| KafkaSourceError::Subscribe {
+                topics: config.topics.clone(),
+                source,
+            })?;
         info!(
             brokers = %config.brokers,
             group_id = %config.group_id,
@@ -112,7 +125,10 @@ impl Source for KafkaSource {
     /// logged by the client context while librdkafka retries.
     async fn next_batch(&mut self) -> Result<Option<SourceBatch>, SourceError> {
         let max_wait = Duration::from_millis(self.config.batch_max_wait_ms);
-        let deadline = *self.pending.deadline.get_or_insert_with(|| Instant::now() + max_wait);
+        let deadline = *self
+            .pending
+            .deadline
+            .get_or_insert_with(|| Instant::now() + max_wait);
         while self.pending.len() < self.config.batch_max_messages {
             let received = tokio::select! {
                 received = self.consumer.recv() => received,
@@ -121,7 +137,9 @@ impl Source for KafkaSource {
             match received {
                 // Decoding stays on the runtime: a message is at most `max_message_bytes`
                 // and parsing a batch costs far less than the fetch that brought it.
-                Ok(message) => self.pending.accept(&message, &self.limits, &mut self.reject_log),
+                Ok(message) => self
+                    .pending
+                    .accept(&message, &self.limits, &mut self.reject_log),
                 Err(KafkaError::MessageConsumptionFatal(code)) => {
                     return Err(SourceError::Read {
                         source_name: self.config.topics.join(","),
@@ -134,7 +152,10 @@ impl Source for KafkaSource {
         if !self.pending.batch.is_empty() {
             self.state.connected.store(true, Ordering::Relaxed);
         }
-        self.pending.dead_letters.deliver(&self.producer, &self.config.dead_letter_topic).await?;
+        self.pending
+            .dead_letters
+            .deliver(&self.producer, &self.config.dead_letter_topic)
+            .await?;
         Ok(Some(self.pending.take()))
     }
 
@@ -159,8 +180,16 @@ impl Source for KafkaSource {
     /// (from librdkafka statistics, refreshed every `statistics.interval.ms` while
     /// batches are being read; empty when statistics are off).
     fn status(&self) -> SourceStatus {
-        let lag = self.state.lag.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
-        SourceStatus { connected: self.state.connected.load(Ordering::Relaxed), lag }
+        let lag = self
+            .state
+            .lag
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone();
+        SourceStatus {
+            connected: self.state.connected.load(Ordering::Relaxed),
+            lag,
+        }
     }
 }
 
@@ -180,7 +209,12 @@ impl PendingBatch {
     }
 
     /// Decodes one message into a post or a reject (copied for the dead-letter topic).
-    fn accept(&mut self, message: &BorrowedMessage<'_>, limits: &DecodeLimits, reject_log: &mut LogLimiter) {
+    fn accept(
+        &mut self,
+        message: &BorrowedMessage<'_>,
+        limits: &DecodeLimits,
+        reject_log: &mut LogLimiter,
+    ) {
         let (topic, partition, offset) = (message.topic(), message.partition(), message.offset());
         self.batch.checkpoint.advance(topic, partition, offset + 1);
         match self.consumed.get_mut(topic) {
@@ -189,7 +223,11 @@ impl PendingBatch {
                 self.consumed.insert(topic.to_owned(), 1);
             }
         }
-        let origin = Origin::Kafka { topic: topic.to_owned(), partition, offset };
+        let origin = Origin::Kafka {
+            topic: topic.to_owned(),
+            partition,
+            offset,
+        };
         let decoded = match message.payload() {
             None | Some([]) => Err(empty_message()),
             Some(payload) => decode_post(payload, limits, origin.clone()),
@@ -197,7 +235,8 @@ impl PendingBatch {
         match decoded {
             Ok(post) => self.batch.posts.push(post),
             Err(rejection) => {
-                if let Some(suppressed) = reject_log.allow(std::time::Instant::now(), LOG_INTERVAL) {
+                if let Some(suppressed) = reject_log.allow(std::time::Instant::now(), LOG_INTERVAL)
+                {
                     warn!(
                         origin = %origin.describe(),
                         reason = %rejection.reason,
@@ -207,7 +246,9 @@ impl PendingBatch {
                     );
                 }
                 self.dead_letters.push(message, &rejection, origin.clone());
-                self.batch.rejections.push(RejectedInput { rejection, origin });
+                self.batch
+                    .rejections
+                    .push(RejectedInput { rejection, origin });
             }
         }
     }
@@ -226,7 +267,10 @@ impl PendingBatch {
 /// Reported as `not_json`: zero bytes are not a JSON document, and `decode_post` says the
 /// same about an empty line; the detail tells the two cases from other JSON errors.
 fn empty_message() -> Rejection {
-    Rejection { reason: RejectReason::NotJson, detail: "empty message".to_owned() }
+    Rejection {
+        reason: RejectReason::NotJson,
+        detail: "empty message".to_owned(),
+    }
 }
 
 /// Fetches cluster metadata and returns the names of the topics that exist.
@@ -242,27 +286,42 @@ fn existing_topics(consumer: &GroupConsumer) -> Result<HashSet<String>, KafkaErr
 
 /// Creates `topics` with `create_partitions` partitions; one that appeared meanwhile is fine.
 async fn create_topics(config: &KafkaConfig, topics: &[&str]) -> Result<(), KafkaSourceError> {
-    let admin: AdminClient<LogContext> =
-        config.admin_config().create_with_context(LogContext::new("admin")).map_err(KafkaSourceError::CreateClient)?;
+    let admin: AdminClient<LogContext> = config
+        .admin_config()
+        .create_with_context(LogContext::new("admin"))
+        .map_err(KafkaSourceError::CreateClient)?;
     // -1 asks for the broker's default replication factor (KIP-464): how durable the
     // cluster is is the operator's choice, not Vigie's.
     let new_topics: Vec<NewTopic<'_>> = topics
         .iter()
         .map(|topic| NewTopic::new(topic, config.create_partitions, TopicReplication::Fixed(-1)))
         .collect();
-    let options =
-        AdminOptions::new().operation_timeout(Some(METADATA_TIMEOUT)).request_timeout(Some(METADATA_TIMEOUT));
+    let options = AdminOptions::new()
+        .operation_timeout(Some(METADATA_TIMEOUT))
+        .request_timeout(Some(METADATA_TIMEOUT));
     let results = admin
         .create_topics(&new_topics, &options)
         .await
-        .map_err(|source| KafkaSourceError::CreateTopics { topic: topics.join(","), source })?;
+        .map_err(|source| KafkaSourceError::CreateTopics {
+            topic: topics.join(","),
+            source,
+        })?;
     for result in results {
         match result {
-            Ok(topic) => info!(topic, partitions = config.create_partitions, "created kafka topic"),
+            Ok(topic) => info!(
+                topic,
+                partitions = config.create_partitions,
+                "created kafka topic"
+            ),
             // Another instance created it since our metadata request.
-            Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => debug!(topic, "kafka topic already exists"),
+            Err((topic, RDKafkaErrorCode::TopicAlreadyExists)) => {
+                debug!(topic, "kafka topic already exists")
+            }
             Err((topic, code)) => {
-                return Err(KafkaSourceError::CreateTopics { topic, source: KafkaError::AdminOp(code) });
+                return Err(KafkaSourceError::CreateTopics {
+                    topic,
+                    source: KafkaError::AdminOp(code),
+                });
             }
         }
     }
@@ -273,14 +332,24 @@ async fn create_topics(config: &KafkaConfig, topics: &[&str]) -> Result<(), Kafk
 fn commit_assigned(consumer: &GroupConsumer, checkpoint: &Checkpoint) -> Result<(), SourceError> {
     let commit_error = |err: KafkaError| SourceError::CommitOffsets(Box::new(err));
     let assignment = consumer.assignment().map_err(commit_error)?;
-    let assigned: HashSet<(String, i32)> =
-        assignment.elements().iter().map(|e| (e.topic().to_owned(), e.partition())).collect();
+    let assigned: HashSet<(String, i32)> = assignment
+        .elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect();
     let mut offsets = TopicPartitionList::new();
     for (topic, partition, next_offset) in checkpoint.iter() {
         if assigned.contains(&(topic.to_owned(), partition)) {
-            offsets.add_partition_offset(topic, partition, Offset::Offset(next_offset)).map_err(commit_error)?;
+            offsets
+                .add_partition_offset(topic, partition, Offset::Offset(next_offset))
+                .map_err(commit_error)?;
         } else {
-            debug!(topic, partition, next_offset, "skipping offset commit of a partition not assigned to this consumer");
+            debug!(
+                topic,
+                partition,
+                next_offset,
+                "skipping offset commit of a partition not assigned to this consumer"
+            );
         }
     }
     if offsets.count() == 0 {
@@ -336,23 +405,40 @@ mod tests {
 
     #[test]
     fn only_rebalance_codes_are_forgiven() {
-        assert!(lost_to_rebalance(&KafkaError::ConsumerCommit(RDKafkaErrorCode::RebalanceInProgress)));
-        assert!(!lost_to_rebalance(&KafkaError::ConsumerCommit(RDKafkaErrorCode::BrokerTransportFailure)));
-        assert!(!lost_to_rebalance(&KafkaError::MessageConsumption(RDKafkaErrorCode::RebalanceInProgress)));
+        assert!(lost_to_rebalance(&KafkaError::ConsumerCommit(
+            RDKafkaErrorCode::RebalanceInProgress
+        )));
+        assert!(!lost_to_rebalance(&KafkaError::ConsumerCommit(
+            RDKafkaErrorCode::BrokerTransportFailure
+        )));
+        assert!(!lost_to_rebalance(&KafkaError::MessageConsumption(
+            RDKafkaErrorCode::RebalanceInProgress
+        )));
     }
 
     #[tokio::test]
     async fn invalid_config_fails_before_any_network_call() {
-        let config = KafkaConfig { topics: Vec::new(), ..KafkaConfig::default() };
-        let err = KafkaSource::connect(config, DecodeLimits::default()).await.err().unwrap();
+        let config = KafkaConfig {
+            topics: Vec::new(),
+            ..KafkaConfig::default()
+        };
+        let err = KafkaSource::connect(config, DecodeLimits::default())
+            .await
+            .err()
+            .unwrap();
         assert!(err.to_string().contains("`topics`"), "{err}");
     }
 
     #[tokio::test]
     async fn unknown_librdkafka_property_fails_client_creation() {
         let mut config = KafkaConfig::default();
-        config.properties.insert("no.such.property".into(), "1".into());
-        let err = KafkaSource::connect(config, DecodeLimits::default()).await.err().unwrap();
+        config
+            .properties
+            .insert("no.such.property".into(), "1".into());
+        let err = KafkaSource::connect(config, DecodeLimits::default())
+            .await
+            .err()
+            .unwrap();
         assert!(matches!(err, KafkaSourceError::CreateClient(_)), "{err:?}");
         let cause = std::error::Error::source(&err).unwrap().to_string();
         assert!(cause.contains("no.such.property"), "{cause}");

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use vigie_domain::{Checkpoint, DecodeLimits, Origin, Post, RejectReason};
-use vigie_pipeline::{RejectedInput, Source, SourceBatch};
+use vigie_pipeline::{InputLimits, RejectedInput, Source, SourceBatch};
 use vigie_source_kafka::{KafkaConfig, KafkaSource, KafkaSourceError};
 use vigie_tests::{free_port, Record, TestBroker};
 
@@ -69,7 +69,7 @@ fn config(broker: &TestBroker, topic: &str, group_id: &str) -> KafkaConfig {
 }
 
 async fn connect(config: KafkaConfig) -> KafkaSource {
-    KafkaSource::connect(config, DecodeLimits::default())
+    KafkaSource::connect(config, InputLimits::default())
         .await
         .expect("connect to the test broker")
 }
@@ -278,9 +278,12 @@ async fn keeps_every_reject_on_the_dead_letter_topic() {
     let mut config = config(&broker, "mixed", "vigie-rejects");
     config.create_partitions = 2;
     // The source creates both topics itself; only then is there something to produce to.
-    let limits = DecodeLimits {
-        max_text_bytes: 64,
-        ..DecodeLimits::default()
+    let limits = InputLimits {
+        decode: DecodeLimits {
+            max_text_bytes: 64,
+            ..DecodeLimits::default()
+        },
+        max_future: Some(std::time::Duration::from_secs(86_400)),
     };
     let mut source = KafkaSource::connect(config, limits).await.unwrap();
     assert_eq!(broker.partition_count("mixed").unwrap(), 2);
@@ -455,7 +458,7 @@ async fn unreachable_broker_is_a_clear_error_within_bounded_time() {
     };
     config.properties = TestBroker::consumer_properties();
     let started = Instant::now();
-    let err = KafkaSource::connect(config, DecodeLimits::default())
+    let err = KafkaSource::connect(config, InputLimits::default())
         .await
         .err()
         .expect("no broker there");
@@ -475,7 +478,7 @@ async fn empty_topic_list_is_refused_by_name() {
         topics: Vec::new(),
         ..KafkaConfig::default()
     };
-    let err = KafkaSource::connect(config, DecodeLimits::default())
+    let err = KafkaSource::connect(config, InputLimits::default())
         .await
         .err()
         .expect("invalid config");

@@ -133,7 +133,6 @@ fn file_source(
         pace: speed.into(),
         batch_size: raw.source.batch_size,
         limits: raw.input.limits(),
-        max_future: Some(raw.input.max_future()),
         rejected_path: Some(raw.data_dir.join(REJECTED_FILE)),
     })?)
 }

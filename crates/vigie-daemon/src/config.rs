@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use vigie_domain::DecodeLimits;
 use vigie_index::IndexConfig;
+use vigie_pipeline::InputLimits;
 use vigie_source_kafka::KafkaConfig;
 use vigie_tokenize::AnalyzerConfig;
 
@@ -181,18 +182,16 @@ impl Default for InputConfig {
 }
 
 impl InputConfig {
-    /// Returns the decode limits (without `not_after`: sources set it from the clock).
-    pub fn limits(&self) -> DecodeLimits {
-        DecodeLimits {
-            max_text_bytes: self.max_text_bytes,
-            max_message_bytes: self.max_message_bytes,
-            not_after: None,
+    /// Returns the limits every source applies.
+    pub fn limits(&self) -> InputLimits {
+        InputLimits {
+            decode: DecodeLimits {
+                max_text_bytes: self.max_text_bytes,
+                max_message_bytes: self.max_message_bytes,
+                not_after: None,
+            },
+            max_future: Some(std::time::Duration::from_secs(self.max_future_secs)),
         }
-    }
-
-    /// Returns the tolerated clock skew of `created_at`.
-    pub fn max_future(&self) -> std::time::Duration {
-        std::time::Duration::from_secs(self.max_future_secs)
     }
 }
 

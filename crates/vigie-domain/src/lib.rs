@@ -13,9 +13,14 @@
 mod analysis;
 mod checkpoint;
 pub mod decode;
+mod narrative;
 mod post;
 
 pub use analysis::{Analysis, AnalyzedPost, LangSource, Token, TokenKind};
 pub use checkpoint::Checkpoint;
 pub use decode::{decode_post, DecodeLimits, RejectReason, Rejection};
+pub use narrative::{
+    CoordinationEvidence, Narrative, NarrativeEvent, NarrativeEventKind, NarrativeId,
+    NarrativeStatus, NearDuplicateGroup, Severity, SharedLinkGroup, TermSignal, WatchMatch,
+};
 pub use post::{EngagementMetrics, Origin, Post};

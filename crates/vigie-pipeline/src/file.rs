@@ -18,9 +18,9 @@ use chrono::{DateTime, Utc};
 use flate2::read::MultiGzDecoder;
 use serde::Serialize;
 use tokio::sync::mpsc;
-use vigie_domain::{decode_post, Checkpoint, DecodeLimits, Origin, Rejection};
+use vigie_domain::{decode_post, Checkpoint, Origin, Rejection};
 
-use crate::{RejectedInput, SourceBatch, SourceError, SourceStatus};
+use crate::{InputLimits, RejectedInput, SourceBatch, SourceError, SourceStatus};
 
 /// How fast a file is replayed.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -40,11 +40,8 @@ pub struct FileSourceConfig {
     pub pace: Pace,
     /// Largest batch handed on at once.
     pub batch_size: usize,
-    /// Size limits for decoding; `not_after` is ignored in favour of `max_future`.
-    pub limits: DecodeLimits,
-    /// How far past the wall clock a post's `created_at` may be; later posts are rejected
-    /// as `bad_time`. `None` accepts any time.
-    pub max_future: Option<Duration>,
+    /// Validation limits.
+    pub limits: InputLimits,
     /// Where rejected lines are appended; `None` only counts them (benchmarks).
     pub rejected_path: Option<PathBuf>,
 }
@@ -276,10 +273,7 @@ impl Reader {
                 path: name.clone(),
                 line: line_number,
             };
-            let limits = DecodeLimits {
-                not_after: self.not_after(),
-                ..self.config.limits
-            };
+            let limits = self.config.limits.decode_limits_now();
             match decode_post(content, &limits, origin.clone()) {
                 Ok(post) => {
                     if let Some(pacer) = pacer.as_mut() {
@@ -306,11 +300,6 @@ impl Reader {
             }
         }
         self.flush(&mut batch, &name, &mut consumed)
-    }
-
-    fn not_after(&self) -> Option<DateTime<Utc>> {
-        let max_future = chrono::Duration::from_std(self.config.max_future?).ok()?;
-        Some(Utc::now() + max_future)
     }
 
     fn keep_rejected(
@@ -443,6 +432,7 @@ impl RejectedFileWriter {
 mod tests {
     use super::*;
     use crate::Source;
+    use vigie_domain::DecodeLimits;
     use vigie_domain::RejectReason;
 
     fn write_lines(dir: &Path, name: &str, lines: &[&str]) -> PathBuf {
@@ -466,8 +456,10 @@ mod tests {
             paths,
             pace: Pace::Max,
             batch_size: 2,
-            limits: DecodeLimits::default(),
-            max_future: Some(Duration::from_secs(86_400)),
+            limits: InputLimits {
+                decode: DecodeLimits::default(),
+                max_future: Some(Duration::from_secs(86_400)),
+            },
             rejected_path: rejected,
         }
     }

@@ -28,9 +28,38 @@ mod file;
 
 use std::future::Future;
 
-use vigie_domain::{Checkpoint, Origin, Post, Rejection};
+use vigie_domain::{Checkpoint, DecodeLimits, Origin, Post, Rejection};
 
 pub use file::{FileSource, FileSourceConfig, Pace, RejectedFileWriter};
+
+/// Validation limits shared by every source: the decode limits plus how far ahead of the
+/// wall clock a post may be dated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InputLimits {
+    /// Size limits (its `not_after` is recomputed by [`InputLimits::decode_limits_now`]).
+    pub decode: DecodeLimits,
+    /// Largest tolerated lead of `created_at` over the wall clock; `None` accepts any time.
+    pub max_future: Option<std::time::Duration>,
+}
+
+impl InputLimits {
+    /// Returns the decode limits with `not_after` set from the wall clock.
+    ///
+    /// The wall clock only bounds how far in the future a post may claim to be; one post
+    /// dated years ahead would otherwise become the event-time "now" of retention and
+    /// detection. It never feeds event time itself.
+    #[allow(clippy::disallowed_methods)]
+    pub fn decode_limits_now(&self) -> DecodeLimits {
+        let not_after = self
+            .max_future
+            .and_then(|lead| chrono::Duration::from_std(lead).ok())
+            .map(|lead| chrono::Utc::now() + lead);
+        DecodeLimits {
+            not_after,
+            ..self.decode
+        }
+    }
+}
 
 /// A rejected input, with where it came from. The raw bytes stay with the source, which
 /// keeps them (dead-letter topic or `rejected.jsonl`) before the batch is handed on.

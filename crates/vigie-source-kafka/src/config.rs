@@ -313,4 +313,14 @@ mod tests {
         let err = toml::from_str::<KafkaConfig>("brokrs = \"k:9092\"\n").unwrap_err();
         assert!(err.to_string().contains("brokrs"), "{err}");
     }
+
+    #[test]
+    fn defaults_round_trip_through_toml() {
+        let mut config = KafkaConfig::default();
+        config
+            .properties
+            .insert("security.protocol".into(), "SSL".into());
+        let text = toml::to_string(&config).unwrap();
+        assert_eq!(toml::from_str::<KafkaConfig>(&text).unwrap(), config);
+    }
 }

@@ -20,6 +20,7 @@ use rdkafka::{Offset, TopicPartitionList};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use vigie_domain::{decode_post, Checkpoint, DecodeLimits, Origin, RejectReason, Rejection};
+use vigie_pipeline::InputLimits;
 use vigie_pipeline::{RejectedInput, Source, SourceBatch, SourceError, SourceStatus};
 
 use crate::context::{ConsumerCallbacks, ConsumerState, LogContext, LogLimiter, LOG_INTERVAL};
@@ -37,7 +38,7 @@ pub struct KafkaSource {
     producer: FutureProducer<LogContext>,
     state: Arc<ConsumerState>,
     config: KafkaConfig,
-    limits: DecodeLimits,
+    limits: InputLimits,
     pending: PendingBatch,
     reject_log: LogLimiter,
 }
@@ -51,7 +52,7 @@ impl KafkaSource {
     /// with [`KafkaSourceError::Connect`] when no broker answers in time.
     pub async fn connect(
         config: KafkaConfig,
-        limits: DecodeLimits,
+        limits: InputLimits,
     ) -> Result<KafkaSource, KafkaSourceError> {
         config.validate()?;
         let state = Arc::new(ConsumerState::default());
@@ -137,9 +138,11 @@ impl Source for KafkaSource {
             match received {
                 // Decoding stays on the runtime: a message is at most `max_message_bytes`
                 // and parsing a batch costs far less than the fetch that brought it.
-                Ok(message) => self
-                    .pending
-                    .accept(&message, &self.limits, &mut self.reject_log),
+                Ok(message) => self.pending.accept(
+                    &message,
+                    &self.limits.decode_limits_now(),
+                    &mut self.reject_log,
+                ),
                 Err(KafkaError::MessageConsumptionFatal(code)) => {
                     return Err(SourceError::Read {
                         source_name: self.config.topics.join(","),
@@ -422,7 +425,7 @@ mod tests {
             topics: Vec::new(),
             ..KafkaConfig::default()
         };
-        let err = KafkaSource::connect(config, DecodeLimits::default())
+        let err = KafkaSource::connect(config, InputLimits::default())
             .await
             .err()
             .unwrap();
@@ -435,7 +438,7 @@ mod tests {
         config
             .properties
             .insert("no.such.property".into(), "1".into());
-        let err = KafkaSource::connect(config, DecodeLimits::default())
+        let err = KafkaSource::connect(config, InputLimits::default())
             .await
             .err()
             .unwrap();

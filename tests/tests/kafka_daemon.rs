@@ -6,13 +6,12 @@
 //! `cargo test --workspace` because vigie-daemon has integration tests of its own).
 
 use std::collections::BTreeSet;
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use vigie_tests::{free_port, Record, TestBroker};
+use vigie_tests::{free_port, http_get, Record, TestBroker};
 
 /// The `vigie` binary next to this test's executable.
 fn vigie_binary() -> PathBuf {
@@ -203,26 +202,6 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         self.kill_hard();
     }
-}
-
-fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(10)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let status = response.split_whitespace().nth(1)?.parse().ok()?;
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Some((status, body))
 }
 
 fn post(i: usize) -> Vec<u8> {

@@ -14,9 +14,10 @@ use vigie_source_kafka::KafkaSource;
 use vigie_tokenize::Analyzer;
 
 use crate::config::{CheckedConfig, Config, SourceKind, Speed};
+use crate::detection::{Detection, DetectionHandle};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
-use crate::runner::{run_pipeline, PipelineState, RunSummary};
+use crate::runner::{run_pipeline, PipelineState, RunSummary, Stages};
 
 /// The built-in sample of real posts replayed by `vigie run` with no configuration
 /// (see `crates/vigie-daemon/data/README.md` for its source and licence).
@@ -52,14 +53,17 @@ pub async fn run(config: CheckedConfig, shutdown: CancellationToken) -> anyhow::
     let raw = &config.raw;
     std::fs::create_dir_all(&raw.data_dir)
         .with_context(|| format!("cannot create data directory {}", raw.data_dir.display()))?;
-    let analyzer = Arc::new(Analyzer::new(raw.analyzer.clone()));
-    let index = open_index(&raw.data_dir, &analyzer, &config)?;
     let metrics = Metrics::new();
+    // Detector state survives restarts only with a source that resumes from offsets; a file
+    // replay starts from the top, so it starts with fresh baselines too.
+    let keep_state = raw.source.kind == SourceKind::Kafka;
+    let (stages, detection) = open_stages(&config, keep_state, &metrics)?;
     let state = Arc::new(PipelineState::default());
     let app = AppState {
         metrics: metrics.clone(),
         pipeline: state.clone(),
-        searcher: index.searcher(),
+        searcher: stages.index.searcher(),
+        detection,
     };
     let server = http::serve(config.http_listen, app, shutdown.clone()).await?;
     let url = format!("http://{}/", config.http_listen);
@@ -73,7 +77,7 @@ pub async fn run(config: CheckedConfig, shutdown: CancellationToken) -> anyhow::
                 source = KafkaSource::connect(kafka, raw.input.limits()) => source.context("cannot start the Kafka source")?,
                 _ = shutdown.cancelled() => return Ok(()),
             };
-            run_pipeline(source, index, analyzer, metrics, state, shutdown.clone()).await?
+            run_pipeline(source, stages, metrics, state, shutdown.clone()).await?
         }
         SourceKind::Sample | SourceKind::Files => {
             let paths = match raw.source.kind {
@@ -84,7 +88,7 @@ pub async fn run(config: CheckedConfig, shutdown: CancellationToken) -> anyhow::
                 _ => raw.source.files.clone(),
             };
             let source = file_source(paths, raw.source.speed, &config)?;
-            run_pipeline(source, index, analyzer, metrics, state, shutdown.clone()).await?
+            run_pipeline(source, stages, metrics, state, shutdown.clone()).await?
         }
     };
     if !summary.interrupted {
@@ -101,6 +105,31 @@ pub async fn run(config: CheckedConfig, shutdown: CancellationToken) -> anyhow::
     tracing::info!("shutting down");
     let _ = server.await;
     Ok(())
+}
+
+/// Opens the analyzer, the index and the detector.
+fn open_stages(
+    config: &CheckedConfig,
+    keep_state: bool,
+    metrics: &Metrics,
+) -> anyhow::Result<(Stages, DetectionHandle)> {
+    let raw = &config.raw;
+    let analyzer = Arc::new(Analyzer::new(raw.analyzer.clone()));
+    let index = open_index(&raw.data_dir, &analyzer, config)?;
+    let (detection, handle) = Detection::open(
+        raw.detect.clone(),
+        analyzer.clone(),
+        &raw.data_dir,
+        keep_state,
+        metrics.clone(),
+    )?;
+    let stages = Stages {
+        index,
+        analyzer,
+        detection: Some(detection),
+        snapshot_interval: Duration::from_secs(raw.snapshot.interval_secs),
+    };
+    Ok((stages, handle))
 }
 
 fn open_index(
@@ -162,19 +191,26 @@ pub async fn replay(
     let raw = &config.raw;
     std::fs::create_dir_all(&raw.data_dir)
         .with_context(|| format!("cannot create data directory {}", raw.data_dir.display()))?;
-    let analyzer = Arc::new(Analyzer::new(raw.analyzer.clone()));
-    let index = open_index(&raw.data_dir, &analyzer, &config)?;
+    let metrics = Metrics::new();
+    let (stages, detection) = open_stages(&config, false, &metrics)?;
     let source = file_source(options.files, options.speed, &config)?;
     let state = Arc::new(PipelineState::default());
     let progress = options
         .progress
         .then(|| spawn_progress_bar(source.progress_handle(), state.clone()));
-    let summary = run_pipeline(source, index, analyzer, Metrics::new(), state, shutdown).await;
+    let summary = run_pipeline(source, stages, metrics, state, shutdown).await;
     if let Some((bar, task)) = progress {
         task.abort();
         bar.finish_and_clear();
     }
-    summary
+    let mut summary = summary?;
+    summary.narratives = detection
+        .board
+        .read()
+        .expect("board lock is never poisoned")
+        .narratives
+        .clone();
+    Ok(summary)
 }
 
 fn spawn_progress_bar(
@@ -236,7 +272,29 @@ pub fn print_summary(
         )?;
     }
     writeln!(out, "elapsed      {secs:.2} s")?;
-    writeln!(out, "throughput   {rate:.0} posts/s")
+    writeln!(out, "throughput   {rate:.0} posts/s")?;
+    let mut narratives: Vec<_> = summary.narratives.iter().collect();
+    narratives.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.posts_total.cmp(&a.posts_total))
+    });
+    writeln!(out, "narratives   {}", narratives.len())?;
+    for narrative in narratives.iter().take(10) {
+        writeln!(
+            out,
+            "  {:<6} {:<8} {:<9} {:>6} posts {:>5} authors  growth {:>5.1}x  coordination {:.2}  {}",
+            narrative.id.to_string(),
+            narrative.severity.as_str(),
+            narrative.status.as_str(),
+            narrative.posts_total,
+            narrative.distinct_authors,
+            narrative.growth_ratio,
+            narrative.coordination.score,
+            narrative.label
+        )?;
+    }
+    Ok(())
 }
 
 /// Options of `vigie search`.

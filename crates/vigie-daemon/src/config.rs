@@ -11,11 +11,14 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use vigie_detect::{DetectError, DetectorConfig};
 use vigie_domain::DecodeLimits;
 use vigie_index::IndexConfig;
 use vigie_pipeline::InputLimits;
 use vigie_source_kafka::KafkaConfig;
 use vigie_tokenize::AnalyzerConfig;
+
+use crate::detection::SnapshotConfig;
 
 /// The prefix of environment overrides. `VIGIE_INDEX__COMMIT_EVERY_POSTS=500` sets
 /// `[index] commit_every_posts`; sections and keys are separated by a double underscore
@@ -38,6 +41,10 @@ pub struct Config {
     pub analyzer: AnalyzerConfig,
     /// Index commit policy and retention.
     pub index: IndexConfig,
+    /// Narrative detection: bursts, narratives, coordination, watchlists, severity.
+    pub detect: DetectorConfig,
+    /// How often detector state is saved.
+    pub snapshot: SnapshotConfig,
     /// The HTTP server (health, metrics, search API).
     pub http: HttpConfig,
 }
@@ -51,6 +58,8 @@ impl Default for Config {
             kafka: None,
             analyzer: AnalyzerConfig::default(),
             index: IndexConfig::default(),
+            detect: DetectorConfig::default(),
+            snapshot: SnapshotConfig::default(),
             http: HttpConfig::default(),
         }
     }
@@ -358,6 +367,17 @@ impl Config {
             };
             invalid(key, err.to_string())
         })?;
+        if let Err(err) = self.detect.check() {
+            return Err(match err {
+                DetectError::InvalidConfig { field, reason } => {
+                    invalid(&format!("detect.{field}"), reason)
+                }
+                other => invalid("detect.watchlists", other.to_string()),
+            });
+        }
+        if self.snapshot.interval_secs == 0 {
+            return Err(invalid("snapshot.interval_secs", "must be at least 1"));
+        }
         match self.source.kind {
             SourceKind::Files if self.source.files.is_empty() => {
                 return Err(invalid(

@@ -7,15 +7,18 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
+use vigie_detect::WatchEntry;
+use vigie_domain::{NarrativeStatus, Severity};
 use vigie_index::{PostSearcher, SearchOrder, SearchRequest};
 
+use crate::detection::{DetectionHandle, WatchCommand};
 use crate::metrics::Metrics;
 use crate::runner::PipelineState;
 use crate::timearg::parse_time_arg;
@@ -29,6 +32,8 @@ pub struct AppState {
     pub pipeline: Arc<PipelineState>,
     /// Searches the index.
     pub searcher: PostSearcher,
+    /// Narratives and watchlists.
+    pub detection: DetectionHandle,
 }
 
 /// Builds the router.
@@ -39,6 +44,16 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/api/v1/search", get(search))
+        .route("/api/v1/narratives", get(list_narratives))
+        .route("/api/v1/narratives/{id}", get(get_narrative))
+        .route(
+            "/api/v1/watchlists",
+            get(list_watchlists).post(add_watchlist),
+        )
+        .route(
+            "/api/v1/watchlists/{name}",
+            axum::routing::delete(remove_watchlist),
+        )
         .with_state(state)
 }
 
@@ -168,6 +183,181 @@ async fn search(
         Err(err) => (
             StatusCode::INTERNAL_SERVER_ERROR,
             Json(serde_json::json!({ "error": err.to_string() })),
+        )
+            .into_response(),
+    }
+}
+
+/// Query parameters of `GET /api/v1/narratives`.
+#[derive(Debug, Deserialize)]
+struct NarrativeParams {
+    status: Option<NarrativeStatus>,
+    min_severity: Option<Severity>,
+    limit: Option<usize>,
+}
+
+async fn list_narratives(
+    State(state): State<AppState>,
+    params: Result<Query<NarrativeParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(params) = match params {
+        Ok(params) => params,
+        Err(err) => return bad_request(err.body_text()),
+    };
+    let board = state
+        .detection
+        .board
+        .read()
+        .expect("board lock is never poisoned");
+    let mut narratives: Vec<_> = board
+        .narratives
+        .iter()
+        .filter(|n| params.status.is_none_or(|s| n.status == s))
+        .filter(|n| params.min_severity.is_none_or(|s| n.severity >= s))
+        .collect();
+    narratives.sort_by(|a, b| {
+        b.severity
+            .cmp(&a.severity)
+            .then(b.posts_total.cmp(&a.posts_total))
+    });
+    narratives.truncate(params.limit.unwrap_or(100));
+    Json(serde_json::json!({
+        "narratives": narratives,
+        "posts_observed": board.counters.posts_observed,
+    }))
+    .into_response()
+}
+
+async fn get_narrative(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Ok(number) = id.trim_start_matches('n').parse::<u64>() else {
+        return bad_request(format!("{id:?} is not a narrative id (like n12)"));
+    };
+    let board = state
+        .detection
+        .board
+        .read()
+        .expect("board lock is never poisoned");
+    let Some(narrative) = board.narratives.iter().find(|n| n.id.0 == number) else {
+        return (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": format!("no active narrative {id}") })),
+        )
+            .into_response();
+    };
+    // The timeline: this narrative's recent events, without repeating the full narrative.
+    let timeline: Vec<_> = board
+        .events
+        .iter()
+        .filter(|e| e.narrative.id == narrative.id)
+        .map(|e| {
+            serde_json::json!({
+                "at": e.at,
+                "event": e.kind,
+                "status": e.narrative.status,
+                "severity": e.narrative.severity,
+                "posts_total": e.narrative.posts_total,
+                "posts_in_window": e.narrative.posts_in_window,
+                "growth_ratio": e.narrative.growth_ratio,
+            })
+        })
+        .collect();
+    let search_query = narrative
+        .terms
+        .iter()
+        .take(3)
+        .map(|t| {
+            if t.kind == vigie_domain::TokenKind::Hashtag {
+                format!("#{}", t.term)
+            } else {
+                t.term.clone()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    Json(serde_json::json!({
+        "narrative": narrative,
+        "timeline": timeline,
+        "search": format!("/api/v1/search?q={}", url_encode(&search_query)),
+    }))
+    .into_response()
+}
+
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn list_watchlists(State(state): State<AppState>) -> Response {
+    let board = state
+        .detection
+        .board
+        .read()
+        .expect("board lock is never poisoned");
+    Json(serde_json::json!({ "watchlists": board.watchlists })).into_response()
+}
+
+async fn add_watchlist(
+    State(state): State<AppState>,
+    entry: Result<Json<WatchEntry>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(entry) = match entry {
+        Ok(entry) => entry,
+        Err(err) => return bad_request(err.body_text()),
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if state
+        .detection
+        .commands
+        .send(WatchCommand::Add(entry.clone(), reply))
+        .is_err()
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "the pipeline is not running" })),
+        )
+            .into_response();
+    }
+    match answer.await {
+        Ok(Ok(())) => (StatusCode::CREATED, Json(entry)).into_response(),
+        Ok(Err(message)) => bad_request(message),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "the pipeline stopped" })),
+        )
+            .into_response(),
+    }
+}
+
+async fn remove_watchlist(State(state): State<AppState>, Path(name): Path<String>) -> Response {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    if state
+        .detection
+        .commands
+        .send(WatchCommand::Remove(name.clone(), reply))
+        .is_err()
+    {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "the pipeline is not running" })),
+        )
+            .into_response();
+    }
+    match answer.await {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": format!("no watchlist named {name:?}") })),
+        )
+            .into_response(),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "the pipeline stopped" })),
         )
             .into_response(),
     }

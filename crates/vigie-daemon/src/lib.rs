@@ -7,6 +7,7 @@
 
 pub mod commands;
 pub mod config;
+pub mod detection;
 pub mod http;
 pub mod metrics;
 pub mod runner;

@@ -95,11 +95,47 @@ enum Command {
         #[arg(long, short, env = "VIGIE_CONFIG")]
         config: Option<PathBuf>,
     },
+    /// Replays labelled JSONL through the detector and prints detection quality against the
+    /// labels (`label_event`, `label_narrative`), beside a per-hashtag z-score baseline.
+    Eval {
+        /// Labelled files (JSONL or .jsonl.gz), replayed in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Configuration file; its `[detect]` section is evaluated.
+        #[arg(long, short, env = "VIGIE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Posts an event label needs to count.
+        #[arg(long, default_value_t = 30)]
+        min_posts: usize,
+        /// Posts a narrative label needs to count.
+        #[arg(long, default_value_t = 10)]
+        min_narrative_posts: usize,
+        /// Severity from which a narrative counts as an alert.
+        #[arg(long, value_enum, default_value_t = AlertSeverity::Medium)]
+        alert_severity: AlertSeverity,
+        /// Also rerun with each main parameter at -20% and +20% and print the recall sweep.
+        #[arg(long)]
+        sweep: bool,
+        /// Report when this hashtag's campaign was first alerted (e.g. kochfarms).
+        #[arg(long)]
+        focus_hashtag: Option<String>,
+    },
     /// Validates a configuration file and prints the effective configuration.
     CheckConfig {
         /// The file to check.
         file: PathBuf,
     },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum AlertSeverity {
+    Low,
+    Medium,
+    High,
+    Critical,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -206,6 +242,42 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 json,
             };
             commands::search(&config, &options, &mut std::io::stdout().lock())?;
+            Ok(())
+        }
+        Command::Eval {
+            files,
+            config,
+            json,
+            min_posts,
+            min_narrative_posts,
+            alert_severity,
+            sweep,
+            focus_hashtag,
+        } => {
+            let config = commands::load_config(config.as_deref())?;
+            let options = vigie_eval::EvalOptions {
+                min_event_posts: min_posts,
+                min_narrative_posts,
+                alert_severity: match alert_severity {
+                    AlertSeverity::Low => vigie_domain::Severity::Low,
+                    AlertSeverity::Medium => vigie_domain::Severity::Medium,
+                    AlertSeverity::High => vigie_domain::Severity::High,
+                    AlertSeverity::Critical => vigie_domain::Severity::Critical,
+                },
+                sweep,
+                focus_hashtag,
+                ..vigie_eval::EvalOptions::default()
+            };
+            let detect = config.raw.detect.clone();
+            let report = tokio::task::spawn_blocking(move || {
+                vigie_eval::run_eval(&files, &detect, &options)
+            })
+            .await??;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.to_table());
+            }
             Ok(())
         }
         Command::CheckConfig { file } => commands::check_config(&file),

@@ -33,6 +33,14 @@ pub struct Metrics {
     pub newest_event_time: IntGauge,
     /// 1 while the source is connected.
     pub source_connected: IntGauge,
+    /// Posts the detector observed.
+    pub detector_posts_observed: IntCounter,
+    /// Fixed memory of the detector's state.
+    pub detector_memory: IntGauge,
+    /// Active narratives by status.
+    pub narratives_active: IntGaugeVec,
+    /// Narrative events by kind.
+    pub narrative_events: IntCounterVec,
 }
 
 impl Metrics {
@@ -72,6 +80,23 @@ impl Metrics {
             newest_event_time: IntGauge::new("vigie_index_newest_event_time_seconds", "Newest post event time indexed (Unix seconds).")
                 .unwrap(),
             source_connected: IntGauge::new("vigie_source_connected", "1 while the source is connected.").unwrap(),
+            detector_posts_observed: IntCounter::new(
+                "vigie_detector_posts_observed_total",
+                "Posts observed by the narrative detector.",
+            )
+            .unwrap(),
+            detector_memory: IntGauge::new("vigie_detector_memory_bytes", "Memory of the detector's state (fixed).")
+                .unwrap(),
+            narratives_active: IntGaugeVec::new(
+                Opts::new("vigie_narratives_active", "Active narratives by status."),
+                &["status"],
+            )
+            .unwrap(),
+            narrative_events: IntCounterVec::new(
+                Opts::new("vigie_narrative_events_total", "Narrative events by kind."),
+                &["kind"],
+            )
+            .unwrap(),
             registry,
         };
         let build_info = IntGaugeVec::new(
@@ -93,6 +118,10 @@ impl Metrics {
             Box::new(metrics.queue_depth.clone()),
             Box::new(metrics.newest_event_time.clone()),
             Box::new(metrics.source_connected.clone()),
+            Box::new(metrics.detector_posts_observed.clone()),
+            Box::new(metrics.detector_memory.clone()),
+            Box::new(metrics.narratives_active.clone()),
+            Box::new(metrics.narrative_events.clone()),
             Box::new(build_info),
         ] {
             metrics
@@ -103,6 +132,9 @@ impl Metrics {
         // Pre-register every reason so rate() works from the first scrape.
         for reason in RejectReason::ALL {
             metrics.posts_rejected.with_label_values(&[reason.as_str()]);
+        }
+        for status in ["emerging", "growing", "peaking", "fading"] {
+            metrics.narratives_active.with_label_values(&[status]);
         }
         metrics
     }

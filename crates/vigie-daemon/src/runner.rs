@@ -25,6 +25,7 @@ use vigie_index::PostIndex;
 use vigie_pipeline::{Source, SourceBatch};
 use vigie_tokenize::Analyzer;
 
+use crate::detection::Detection;
 use crate::metrics::Metrics;
 
 /// Batches in flight between the source and the indexer.
@@ -61,6 +62,8 @@ pub struct RunSummary {
     /// Per batch, the time from reaching the indexer to being searchable (its commit), in
     /// seconds: the pipeline's freshness latency, for benchmarks.
     pub batch_latencies: Vec<f64>,
+    /// Active narratives at the end of the run.
+    pub narratives: Vec<vigie_domain::Narrative>,
 }
 
 impl RunSummary {
@@ -70,11 +73,22 @@ impl RunSummary {
     }
 }
 
+/// The stages the runner drives besides the source.
+pub struct Stages {
+    /// The index the posts go to.
+    pub index: PostIndex,
+    /// The analyzer run once per post.
+    pub analyzer: Arc<Analyzer>,
+    /// Narrative detection, when enabled.
+    pub detection: Option<Detection>,
+    /// How often detector state is saved (and source offsets committed with it).
+    pub snapshot_interval: Duration,
+}
+
 /// Runs the pipeline until the source ends or `shutdown` is cancelled.
 pub async fn run_pipeline<S: Source>(
     mut source: S,
-    index: PostIndex,
-    analyzer: Arc<Analyzer>,
+    stages: Stages,
     metrics: Metrics,
     state: Arc<PipelineState>,
     shutdown: CancellationToken,
@@ -84,8 +98,11 @@ pub async fn run_pipeline<S: Source>(
     let (committed_tx, mut committed_rx) = mpsc::unbounded_channel::<Checkpoint>();
     state.index_open.store(true, Ordering::Relaxed);
     let indexer = Indexer {
-        index,
-        analyzer,
+        index: stages.index,
+        analyzer: stages.analyzer,
+        detection: stages.detection,
+        snapshot_interval: stages.snapshot_interval,
+        last_snapshot: Instant::now(),
         metrics: metrics.clone(),
         committed_tx,
     };
@@ -212,6 +229,9 @@ const MAX_LATENCY_SAMPLES: usize = 100_000;
 struct Indexer {
     index: PostIndex,
     analyzer: Arc<Analyzer>,
+    detection: Option<Detection>,
+    snapshot_interval: Duration,
+    last_snapshot: Instant,
     metrics: Metrics,
     committed_tx: mpsc::UnboundedSender<Checkpoint>,
 }
@@ -240,6 +260,9 @@ impl Indexer {
                         self.index
                             .add(post)
                             .context("failed to add a post to the index")?;
+                        if let Some(detection) = self.detection.as_mut() {
+                            detection.observe(post);
+                        }
                     }
                     if let Some(newest) =
                         analyzed.iter().map(|p| p.post.created_at.timestamp()).max()
@@ -258,17 +281,22 @@ impl Indexer {
                 Ok(None) => break,
                 Err(_elapsed) => {}
             }
+            if let Some(detection) = self.detection.as_mut() {
+                detection.apply_commands();
+            }
             // Offsets of batches made only of rejects also need a commit, even with no post
             // pending in the index.
             if self.index.commit_due(Instant::now())
                 || (uncommitted_offsets && self.index.pending_posts() == 0)
             {
-                self.commit(&pending)?;
+                self.commit(&pending, false)?;
                 uncommitted_offsets = false;
                 record_latencies(&mut uncommitted_batches, &mut batch_latencies);
+            } else if let Some(detection) = self.detection.as_mut() {
+                detection.publish();
             }
         }
-        self.commit(&pending)?;
+        self.commit(&pending, true)?;
         record_latencies(&mut uncommitted_batches, &mut batch_latencies);
         Ok(IndexerOutcome {
             posts_indexed,
@@ -277,7 +305,9 @@ impl Indexer {
         })
     }
 
-    fn commit(&mut self, checkpoint: &Checkpoint) -> anyhow::Result<()> {
+    /// Commits the index, publishes narratives, and hands the checkpoint back to the source
+    /// once the detector state covering it is on disk (see `detection`'s module docs).
+    fn commit(&mut self, checkpoint: &Checkpoint, last: bool) -> anyhow::Result<()> {
         let stats = self
             .index
             .commit(checkpoint)
@@ -296,10 +326,26 @@ impl Indexer {
             duration_ms = stats.duration.as_millis() as u64,
             "index committed"
         );
+        let committed = self.index.committed_checkpoint().clone();
+        if let Some(detection) = self.detection.as_mut() {
+            detection.publish();
+            if detection.keeps_state() {
+                if !last && self.last_snapshot.elapsed() < self.snapshot_interval {
+                    return Ok(());
+                }
+                let started = Instant::now();
+                detection
+                    .write_snapshot(&committed)
+                    .context("failed to save the detector state")?;
+                self.last_snapshot = Instant::now();
+                tracing::debug!(
+                    duration_ms = started.elapsed().as_millis() as u64,
+                    "detector state saved"
+                );
+            }
+        }
         // The source loop may be gone (error path); the commit is durable regardless.
-        let _ = self
-            .committed_tx
-            .send(self.index.committed_checkpoint().clone());
+        let _ = self.committed_tx.send(committed);
         Ok(())
     }
 }

@@ -158,9 +158,10 @@ pub struct CoordinationEvidence {
     /// Share of those posts carrying a link shared by several accounts within the
     /// coordination interval.
     pub shared_link_share: f64,
-    /// Share of those posts written by accounts that posted repeatedly in the narrative
-    /// (a small set of accounts bursting together).
-    pub repeat_account_share: f64,
+    /// Share of those posts written by accounts that acted together with the same other
+    /// account in several near-duplicate groups or shared links (a small set of
+    /// accounts bursting together, again and again).
+    pub synchronized_account_share: f64,
     /// The largest near-duplicate groups (bounded list).
     pub near_duplicate_groups: Vec<NearDuplicateGroup>,
     /// The most shared links (bounded list).

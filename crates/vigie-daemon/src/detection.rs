@@ -1,0 +1,274 @@
+//! Detection inside the daemon: runs the [`Detector`] on every analyzed post in the
+//! indexer thread, publishes narratives for the HTTP API and metrics, applies watchlist
+//! changes, and snapshots detector state next to the source offsets it covers.
+//!
+//! Offsets and snapshots: a Kafka offset may only be committed once the detector state
+//! covering the posts before it is on disk, otherwise a crash would make the restarted
+//! detector forget those posts. Snapshots are large (the fixed-size sketches, ~26 MB with
+//! the defaults), so they are written every `[snapshot] interval_secs` rather than at each
+//! index commit, and the runner hands the source only the checkpoint of the latest
+//! snapshot. After a restart, posts the snapshot already covers (re-delivered because
+//! their offsets were not committed) are indexed again (harmless upserts) but not observed
+//! again, so baselines are neither forgotten nor double-counted.
+
+use std::collections::VecDeque;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use serde::{Deserialize, Serialize};
+use vigie_detect::{Detector, DetectorConfig, DetectorCounters, DetectorSnapshot, WatchEntry};
+use vigie_domain::{AnalyzedPost, Checkpoint, Narrative, NarrativeEvent, Origin};
+use vigie_tokenize::Analyzer;
+
+use crate::metrics::Metrics;
+
+/// Name of the detector snapshot file inside the data directory.
+pub const SNAPSHOT_FILE: &str = "detector.snapshot";
+
+/// Recent narrative events kept for the HTTP API.
+const RECENT_EVENTS: usize = 1000;
+
+/// `[snapshot]`: how often detector state is saved.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnapshotConfig {
+    /// Seconds between detector snapshots (Kafka source only). Offsets are committed to
+    /// Kafka at this pace, so a crash re-reads at most this much (the index de-duplicates).
+    pub interval_secs: u64,
+}
+
+impl Default for SnapshotConfig {
+    fn default() -> Self {
+        SnapshotConfig { interval_secs: 60 }
+    }
+}
+
+/// What the HTTP API reads: the latest narratives and recent events.
+#[derive(Debug, Default)]
+pub struct NarrativeBoard {
+    /// Active narratives at the last publication.
+    pub narratives: Vec<Narrative>,
+    /// Latest events, oldest first.
+    pub events: VecDeque<NarrativeEvent>,
+    /// The detector's counters.
+    pub counters: DetectorCounters,
+    /// The watchlists in force.
+    pub watchlists: Vec<WatchEntry>,
+}
+
+/// A watchlist change requested through the HTTP API, applied by the indexer thread.
+#[derive(Debug)]
+pub enum WatchCommand {
+    /// Adds (or replaces) an entry.
+    Add(WatchEntry, tokio::sync::oneshot::Sender<Result<(), String>>),
+    /// Removes an entry by name; replies whether it existed.
+    Remove(String, tokio::sync::oneshot::Sender<bool>),
+}
+
+/// The shared ends of detection: the board and the command queue.
+#[derive(Clone)]
+pub struct DetectionHandle {
+    /// Narratives and events for readers.
+    pub board: Arc<RwLock<NarrativeBoard>>,
+    /// Watchlist changes for the indexer thread.
+    pub commands: std::sync::mpsc::Sender<WatchCommand>,
+}
+
+/// The detector with its bookkeeping, owned by the indexer thread.
+pub struct Detection {
+    detector: Detector,
+    board: Arc<RwLock<NarrativeBoard>>,
+    commands: std::sync::mpsc::Receiver<WatchCommand>,
+    metrics: Metrics,
+    /// Where snapshots go; `None` when state is not kept (file replays start fresh).
+    snapshot_path: Option<PathBuf>,
+    /// Offsets covered by the restored snapshot: re-delivered posts before them are not
+    /// observed again.
+    covered: Checkpoint,
+    changed_since_publish: bool,
+}
+
+impl Detection {
+    /// Builds the detector, restoring `data_dir/detector.snapshot` when `keep_state` (a
+    /// source with offsets) and the file exists. Returns the detection and its shared handle.
+    pub fn open(
+        config: DetectorConfig,
+        analyzer: Arc<Analyzer>,
+        data_dir: &Path,
+        keep_state: bool,
+        metrics: Metrics,
+    ) -> anyhow::Result<(Detection, DetectionHandle)> {
+        let snapshot_path = keep_state.then(|| data_dir.join(SNAPSHOT_FILE));
+        let restored = match &snapshot_path {
+            Some(path) if path.exists() => Some(read_snapshot(path)?),
+            _ => None,
+        };
+        let (detector, covered) = match restored {
+            Some(snapshot) => {
+                let covered = snapshot.checkpoint.clone();
+                let detector = Detector::restore(config, analyzer, snapshot).context(
+                    "cannot restore the detector snapshot (did [detect] sketch sizes change?)",
+                )?;
+                tracing::info!(
+                    posts = detector.counters().posts_observed,
+                    "detector state restored"
+                );
+                (detector, covered)
+            }
+            None => (
+                Detector::new(config, analyzer).context("invalid [detect] configuration")?,
+                Checkpoint::new(),
+            ),
+        };
+        metrics.detector_memory.set(detector.memory_bytes() as i64);
+        let board = Arc::new(RwLock::new(NarrativeBoard::default()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut detection = Detection {
+            detector,
+            board: board.clone(),
+            commands: rx,
+            metrics,
+            snapshot_path,
+            covered,
+            changed_since_publish: true,
+        };
+        detection.publish();
+        Ok((
+            detection,
+            DetectionHandle {
+                board,
+                commands: tx,
+            },
+        ))
+    }
+
+    /// Observes a post unless a restored snapshot already covers it.
+    pub fn observe(&mut self, post: &AnalyzedPost) {
+        if let Origin::Kafka {
+            topic,
+            partition,
+            offset,
+        } = &post.post.origin
+        {
+            if self
+                .covered
+                .next_offset(topic, *partition)
+                .is_some_and(|next| *offset < next)
+            {
+                return;
+            }
+        }
+        let events = self.detector.observe(post);
+        self.metrics.detector_posts_observed.inc();
+        if !events.is_empty() {
+            self.record(events);
+        }
+    }
+
+    fn record(&mut self, events: Vec<NarrativeEvent>) {
+        self.changed_since_publish = true;
+        let mut board = self.board.write().expect("board lock is never poisoned");
+        for event in events {
+            self.metrics
+                .narrative_events
+                .with_label_values(&[event_kind(&event)])
+                .inc();
+            if board.events.len() == RECENT_EVENTS {
+                board.events.pop_front();
+            }
+            board.events.push_back(event);
+        }
+    }
+
+    /// Applies pending watchlist commands.
+    pub fn apply_commands(&mut self) {
+        while let Ok(command) = self.commands.try_recv() {
+            self.changed_since_publish = true;
+            match command {
+                WatchCommand::Add(entry, reply) => {
+                    let name = entry.name.clone();
+                    let watchlists = self.detector.watchlists_mut();
+                    watchlists.remove(&name);
+                    let result = watchlists.add(entry).map_err(|err| format!("{err:#}"));
+                    let _ = reply.send(result);
+                }
+                WatchCommand::Remove(name, reply) => {
+                    let _ = reply.send(self.detector.watchlists_mut().remove(&name));
+                }
+            }
+        }
+    }
+
+    /// Publishes narratives to the board and metrics when something changed.
+    pub fn publish(&mut self) {
+        if !std::mem::take(&mut self.changed_since_publish) {
+            return;
+        }
+        let narratives = self.detector.narratives();
+        for status in ["emerging", "growing", "peaking", "fading"] {
+            let count = narratives
+                .iter()
+                .filter(|n| n.status.as_str() == status)
+                .count();
+            self.metrics
+                .narratives_active
+                .with_label_values(&[status])
+                .set(count as i64);
+        }
+        let mut board = self.board.write().expect("board lock is never poisoned");
+        board.narratives = narratives;
+        board.counters = self.detector.counters().clone();
+        board.watchlists = self.detector.watchlists_mut().list();
+    }
+
+    /// Returns true when snapshots are kept (a source with offsets).
+    pub fn keeps_state(&self) -> bool {
+        self.snapshot_path.is_some()
+    }
+
+    /// Writes a snapshot covering `checkpoint` atomically (temp file, fsync, rename).
+    pub fn write_snapshot(&self, checkpoint: &Checkpoint) -> anyhow::Result<()> {
+        let Some(path) = &self.snapshot_path else {
+            return Ok(());
+        };
+        let mut snapshot: DetectorSnapshot = self.detector.snapshot();
+        snapshot.checkpoint = checkpoint.clone();
+        let tmp = path.with_extension("tmp");
+        let mut file = std::io::BufWriter::new(
+            std::fs::File::create(&tmp)
+                .with_context(|| format!("cannot write {}", tmp.display()))?,
+        );
+        rmp_serde::encode::write_named(&mut file, &snapshot)
+            .context("cannot encode the detector snapshot")?;
+        file.flush()?;
+        file.get_ref().sync_all()?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("cannot replace {}", path.display()))?;
+        Ok(())
+    }
+}
+
+fn read_snapshot(path: &Path) -> anyhow::Result<DetectorSnapshot> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    rmp_serde::decode::from_read(std::io::BufReader::new(file)).with_context(|| {
+        format!(
+            "{} is not a detector snapshot of this version",
+            path.display()
+        )
+    })
+}
+
+fn event_kind(event: &NarrativeEvent) -> &'static str {
+    use vigie_domain::NarrativeEventKind::*;
+    match event.kind {
+        Created => "created",
+        Updated => "updated",
+        StatusChanged { .. } => "status_changed",
+        SeverityChanged { .. } => "severity_changed",
+        Merged { .. } => "merged",
+        Retired => "retired",
+    }
+}

@@ -1,0 +1,193 @@
+//! The detector's configuration, read by the daemon from the `[detect]` table.
+
+use serde::{Deserialize, Serialize};
+
+use crate::watchlist::WatchEntry;
+use crate::DetectError;
+
+/// Every knob of detection, with its unit. Defaults are principled rather than fitted:
+/// an hour-long window (the scale at which newsrooms react), a half-day baseline
+/// half-life, a significance of 3 standard deviations for a term and 5 for an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectorConfig {
+    /// Length of one statistics window, in seconds of event time. Term counts are
+    /// compared per window; at each window close the baselines absorb the closed window.
+    pub window_secs: u32,
+    /// Half-life of the baselines (EWMA μ and EWMVar σ² per hashed cell), in seconds of
+    /// event time; converted to a per-window weight α = 1 − 2^(−window/half-life).
+    pub baseline_half_life_secs: u32,
+    /// SigniTrend's bias β, in posts per window: the noise floor under which a term's
+    /// baseline counts as β, so that the first sighting of a rare term scores
+    /// (x − β) / β rather than infinity.
+    pub bias_posts: f64,
+    /// Significance z above which a term or pair is bursting in a post's window.
+    pub burst_z: f64,
+    /// Hash functions per sketch (rows of the count-min-like tables).
+    pub sketch_hashes: u32,
+    /// Cells per hash function in the single-term sketch (rounded up to a power of two).
+    pub term_sketch_cells: u32,
+    /// Cells per hash function in the term-pair sketch (rounded up to a power of two).
+    pub pair_sketch_cells: u32,
+    /// Most terms of one post combined into pairs (hashtags first, then mentions,
+    /// domains and words, in text order), bounding pairs per post to n(n−1)/2.
+    pub max_pair_terms_per_post: usize,
+    /// Terms never counted (folded form), such as the retweet marker `rt`.
+    pub ignored_terms: Vec<String>,
+    /// Most recent posts kept to back-fill a new narrative with the posts that made its
+    /// terms burst (also bounded by two windows of event time).
+    pub max_recent_posts: usize,
+    /// Most narratives tracked at once; beyond it the longest idle one is retired.
+    pub max_active_narratives: usize,
+    /// Most defining terms per narrative.
+    pub max_narrative_terms: usize,
+    /// Most member post ids kept per narrative (the most recent ones).
+    pub max_member_ids: usize,
+    /// Seconds of event time without significant growth (narrative z ≥ `burst_z`) after
+    /// which a narrative is retired; a later burst of its terms revives it.
+    pub narrative_idle_secs: u32,
+    /// Two narratives merge when at least this share of the smaller one's posts carried
+    /// bursting terms of both (0 to 1).
+    pub merge_bridge_share: f64,
+    /// A new narrative revives a retired one (same id) when at least this share of its
+    /// seed terms are among the retired one's terms (0 to 1).
+    pub revive_term_share: f64,
+    /// Growth significance z a narrative needs to reach `medium` severity.
+    pub alert_z: f64,
+    /// Posts in the sliding window a narrative needs to reach `medium` severity.
+    pub alert_min_posts: f64,
+    /// Distinct authors a narrative needs to reach `medium` severity.
+    pub alert_min_authors: u32,
+    /// Distinct authors from which reach is wide enough to raise severity one level.
+    pub wide_reach_authors: u32,
+    /// Estimated Jaccard similarity of word shingles from which two posts are
+    /// near-duplicates (0 to 1).
+    pub near_duplicate_jaccard: f64,
+    /// Seconds of event time within which two near-identical posts count as coordinated.
+    pub near_duplicate_window_secs: u32,
+    /// CooRnet's coordination interval: seconds within which distinct accounts posting
+    /// the same link count as coordinated link sharing.
+    pub coordination_interval_secs: u32,
+    /// Distinct accounts a near-duplicate group or a shared link needs to count.
+    pub coordination_min_accounts: u32,
+    /// Near-duplicate groups or shared links two accounts must have in common to count
+    /// as acting in sync.
+    pub synchronized_min_groups: u32,
+    /// Known-author posts at which the coordination score is shrunk by half towards 0
+    /// (score × n / (n + this)), so that a few posts cannot look coordinated.
+    pub coordination_prior_posts: f64,
+    /// Coordination score from which severity is raised one level (0 to 1).
+    pub coordination_high: f64,
+    /// Standing queries and lists of domains or accounts; a match raises severity.
+    pub watchlists: Vec<WatchEntry>,
+}
+
+impl Default for DetectorConfig {
+    fn default() -> Self {
+        DetectorConfig {
+            window_secs: 3600,
+            baseline_half_life_secs: 12 * 3600,
+            bias_posts: 1.0,
+            burst_z: 3.0,
+            sketch_hashes: 4,
+            term_sketch_cells: 1 << 16,
+            pair_sketch_cells: 1 << 18,
+            max_pair_terms_per_post: 8,
+            ignored_terms: ["rt", "via", "amp", "http", "https", "t.co"]
+                .map(String::from)
+                .to_vec(),
+            max_recent_posts: 20_000,
+            max_active_narratives: 512,
+            max_narrative_terms: 24,
+            max_member_ids: 500,
+            narrative_idle_secs: 24 * 3600,
+            merge_bridge_share: 0.2,
+            revive_term_share: 0.5,
+            alert_z: 5.0,
+            alert_min_posts: 10.0,
+            alert_min_authors: 5,
+            wide_reach_authors: 50,
+            near_duplicate_jaccard: 0.8,
+            near_duplicate_window_secs: 3600,
+            coordination_interval_secs: 300,
+            coordination_min_accounts: 3,
+            synchronized_min_groups: 2,
+            coordination_prior_posts: 10.0,
+            coordination_high: 0.5,
+            watchlists: Vec::new(),
+        }
+    }
+}
+
+impl DetectorConfig {
+    /// Checks ranges that serde cannot; the daemon calls it when loading the file.
+    pub fn check(&self) -> Result<(), DetectError> {
+        fn invalid(field: &'static str, reason: &str) -> Result<(), DetectError> {
+            Err(DetectError::InvalidConfig {
+                field,
+                reason: reason.to_owned(),
+            })
+        }
+        if self.window_secs == 0 {
+            return invalid("window_secs", "must be positive");
+        }
+        if self.baseline_half_life_secs < self.window_secs {
+            return invalid("baseline_half_life_secs", "must be at least one window");
+        }
+        if self.bias_posts.is_nan() || self.bias_posts <= 0.0 {
+            return invalid("bias_posts", "must be positive");
+        }
+        if !(1..=8).contains(&self.sketch_hashes) {
+            return invalid("sketch_hashes", "must be between 1 and 8");
+        }
+        if self.term_sketch_cells < 64 || self.pair_sketch_cells < 64 {
+            return invalid("term_sketch_cells", "sketches need at least 64 cells");
+        }
+        for (field, value) in [
+            ("merge_bridge_share", self.merge_bridge_share),
+            ("revive_term_share", self.revive_term_share),
+            ("near_duplicate_jaccard", self.near_duplicate_jaccard),
+            ("coordination_high", self.coordination_high),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return invalid(field, "must be between 0 and 1");
+            }
+        }
+        if self.max_active_narratives == 0 || self.max_narrative_terms == 0 {
+            return invalid("max_active_narratives", "must be positive");
+        }
+        Ok(())
+    }
+
+    /// Returns the baselines' per-window weight α from the half-life.
+    pub(crate) fn alpha(&self) -> f64 {
+        1.0 - 0.5f64.powf(f64::from(self.window_secs) / f64::from(self.baseline_half_life_secs))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_pass_the_check_and_alpha_follows_the_half_life() {
+        let config = DetectorConfig::default();
+        assert_eq!(config.check(), Ok(()));
+        let config = DetectorConfig {
+            window_secs: 3600,
+            baseline_half_life_secs: 3600,
+            ..DetectorConfig::default()
+        };
+        assert!((config.alpha() - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_rejected() {
+        assert!(serde_json::from_str::<DetectorConfig>(r#"{"window": 3}"#).is_err());
+        let config = DetectorConfig {
+            bias_posts: 0.0,
+            ..DetectorConfig::default()
+        };
+        assert!(config.check().is_err());
+    }
+}

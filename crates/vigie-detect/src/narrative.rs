@@ -1,0 +1,485 @@
+//! One tracked narrative's bookkeeping, and how it becomes the reported
+//! [`vigie_domain::Narrative`]: counts per window, status, severity and its reasons.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use vigie_domain::{
+    Narrative, NarrativeId, NarrativeStatus, Severity, TermSignal, TokenKind, WatchMatch,
+};
+
+use crate::coordination::{CoordinationParams, CoordinationShares, CoordinationState};
+use crate::sketch::{signitrend_z, Significance};
+use crate::DetectorConfig;
+
+/// Most distinct authors remembered per narrative; the count saturates beyond.
+const MAX_AUTHORS: usize = 50_000;
+/// Most hashtags counted per narrative.
+const MAX_HASHTAGS: usize = 64;
+/// Representative posts kept.
+const REPRESENTATIVES: usize = 5;
+/// Terms and hashtags in a label.
+const LABEL_TERMS: usize = 5;
+
+/// A term that defines a narrative.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct NarrativeTerm {
+    pub hash: u64,
+    pub kind: TokenKind,
+    pub text: String,
+    pub best: StoredSignificance,
+    pub narrative_posts: u32,
+}
+
+/// A [`Significance`] in serialisable form.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct StoredSignificance {
+    pub z: f64,
+    pub posts_in_window: f64,
+    pub mean: f64,
+    pub std: f64,
+}
+
+impl From<Significance> for StoredSignificance {
+    fn from(s: Significance) -> Self {
+        StoredSignificance {
+            z: s.z,
+            posts_in_window: s.posts_in_window,
+            mean: s.mean,
+            std: s.std,
+        }
+    }
+}
+
+/// What a member post brings to a narrative.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Membership<'a> {
+    pub id: &'a str,
+    pub at: i64,
+    /// Window the post was counted in.
+    pub window: u32,
+    pub author: Option<u64>,
+    pub lang: &'a str,
+    pub hashtags: &'a [String],
+    pub engagement: u64,
+    pub watches: &'a [String],
+    /// Hashes of the post's counted terms, sorted.
+    pub terms: &'a [u64],
+}
+
+/// A narrative being tracked.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct NarrativeState {
+    pub id: NarrativeId,
+    pub terms: Vec<NarrativeTerm>,
+    pub first_seen: i64,
+    pub last_seen: i64,
+    /// Latest time its growth was significant (z ≥ `burst_z`).
+    pub last_burst: i64,
+    /// Window in which it was created or revived.
+    pub born_window: u32,
+    pub status: NarrativeStatus,
+    pub severity: Severity,
+    pub severity_reasons: Vec<String>,
+    pub posts_total: u64,
+    /// Window `window_posts` counts.
+    pub window: u32,
+    pub window_posts: f64,
+    pub previous_window_posts: f64,
+    pub peak_window_posts: f64,
+    /// Posts of the last closed window.
+    pub last_closed_posts: f64,
+    /// Baseline of the signal that created it: posts per window its defining term
+    /// usually gets.
+    pub baseline: StoredSignificance,
+    pub authors: BTreeSet<u64>,
+    pub anonymous_posts: u32,
+    pub engagement: u64,
+    pub languages: BTreeMap<String, u32>,
+    pub hashtags: BTreeMap<String, u32>,
+    pub member_ids: VecDeque<String>,
+    /// (terms carried, time, id) of the best-covering posts.
+    pub representatives: Vec<(u32, i64, String)>,
+    pub coordination: CoordinationState,
+    /// Coordination score, refreshed on a schedule (see `refresh_coordination`).
+    pub coordination_score: f64,
+    pub watch_matches: BTreeMap<String, u32>,
+    pub merged_ids: Vec<NarrativeId>,
+}
+
+impl NarrativeState {
+    /// Returns a new narrative seeded with its bursting terms.
+    pub fn new(id: NarrativeId, terms: Vec<NarrativeTerm>, at: i64, window: u32) -> NarrativeState {
+        let baseline = terms
+            .iter()
+            .map(|t| t.best)
+            .max_by(|a, b| a.z.total_cmp(&b.z))
+            .expect("a narrative is seeded with at least one term");
+        NarrativeState {
+            id,
+            terms,
+            first_seen: at,
+            last_seen: at,
+            last_burst: at,
+            born_window: window,
+            status: NarrativeStatus::Emerging,
+            severity: Severity::Low,
+            severity_reasons: Vec::new(),
+            posts_total: 0,
+            window,
+            window_posts: 0.0,
+            previous_window_posts: 0.0,
+            peak_window_posts: 0.0,
+            last_closed_posts: 0.0,
+            baseline,
+            authors: BTreeSet::new(),
+            anonymous_posts: 0,
+            engagement: 0,
+            languages: BTreeMap::new(),
+            hashtags: BTreeMap::new(),
+            member_ids: VecDeque::new(),
+            representatives: Vec::new(),
+            coordination: CoordinationState::default(),
+            coordination_score: 0.0,
+            watch_matches: BTreeMap::new(),
+            merged_ids: Vec::new(),
+        }
+    }
+
+    /// Returns whether the narrative has the term.
+    pub fn has_term(&self, hash: u64) -> bool {
+        self.terms.iter().any(|t| t.hash == hash)
+    }
+
+    /// Moves the narrative's window counts to `window`, closing the ones in between.
+    /// Returns the posts of the last closed window when at least one closed.
+    pub fn roll_to(&mut self, window: u32) -> Option<f64> {
+        if window <= self.window {
+            return None;
+        }
+        let closed = self.window_posts;
+        self.previous_window_posts = if window == self.window + 1 {
+            closed
+        } else {
+            0.0
+        };
+        self.window_posts = 0.0;
+        self.window = window;
+        Some(closed)
+    }
+
+    /// Adds a member post.
+    pub fn add_member(&mut self, member: &Membership<'_>, config: &DetectorConfig) {
+        self.posts_total += 1;
+        // A back-filled post of the previous window counts there.
+        if member.window >= self.window {
+            self.window_posts += 1.0;
+        } else if member.window + 1 == self.window {
+            self.previous_window_posts += 1.0;
+        }
+        self.first_seen = self.first_seen.min(member.at);
+        self.last_seen = self.last_seen.max(member.at);
+        match member.author {
+            Some(author) if self.authors.len() < MAX_AUTHORS => {
+                self.authors.insert(author);
+            }
+            Some(_) => {}
+            None => self.anonymous_posts += 1,
+        }
+        self.engagement += member.engagement;
+        *self.languages.entry(member.lang.to_owned()).or_insert(0) += 1;
+        for tag in member.hashtags {
+            if let Some(count) = self.hashtags.get_mut(tag) {
+                *count += 1;
+            } else if self.hashtags.len() < MAX_HASHTAGS {
+                self.hashtags.insert(tag.clone(), 1);
+            }
+        }
+        for watch in member.watches {
+            *self.watch_matches.entry(watch.clone()).or_insert(0) += 1;
+        }
+        let mut carried = 0;
+        for term in &mut self.terms {
+            if member.terms.binary_search(&term.hash).is_ok() {
+                term.narrative_posts += 1;
+                carried += 1;
+            }
+        }
+        self.member_ids.push_back(member.id.to_owned());
+        while self.member_ids.len() > config.max_member_ids {
+            self.member_ids.pop_front();
+        }
+        self.representatives
+            .push((carried, member.at, member.id.to_owned()));
+        self.representatives
+            .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        self.representatives.truncate(REPRESENTATIVES);
+    }
+
+    /// Recomputes the coordination score after every post while the narrative is small
+    /// and every tenth known-author post after that: the score moves slowly once there
+    /// are many posts, and its cost grows with them.
+    pub fn refresh_coordination(&mut self, params: &CoordinationParams) -> CoordinationShares {
+        let shares = self.coordination.shares(params);
+        self.coordination_score = shares.score;
+        shares
+    }
+
+    /// Returns the known-author posts coordination has examined.
+    pub fn coordination_known(&self) -> usize {
+        self.coordination.len()
+    }
+
+    /// Returns whether the coordination score is due for a refresh.
+    pub fn coordination_due(&self, known_posts_before: usize) -> bool {
+        known_posts_before < 50 || known_posts_before % 10 == 0
+    }
+
+    /// Returns the number of distinct authors, each anonymous post counting as one.
+    pub fn distinct_authors(&self) -> u32 {
+        self.authors.len() as u32 + self.anonymous_posts
+    }
+
+    /// Returns the posts in the sliding window ending at `elapsed` (0 to 1) into the
+    /// current window.
+    pub fn posts_in_window(&self, elapsed: f64) -> f64 {
+        self.window_posts + self.previous_window_posts * (1.0 - elapsed.clamp(0.0, 1.0))
+    }
+
+    /// Returns the growth significance and ratio of the sliding window against the
+    /// baseline of the narrative's defining term.
+    pub fn growth(&self, elapsed: f64, bias: f64) -> (f64, f64) {
+        let posts = self.posts_in_window(elapsed);
+        let z = signitrend_z(posts, self.baseline.mean, self.baseline.std, bias);
+        (z, posts / self.baseline.mean.max(bias))
+    }
+
+    /// Computes the severity the narrative's signals support now, with one reason per
+    /// signal.
+    pub fn assess(&self, elapsed: f64, config: &DetectorConfig) -> (Severity, Vec<String>) {
+        let (z, ratio) = self.growth(elapsed, config.bias_posts);
+        let posts = self.posts_in_window(elapsed);
+        let authors = self.distinct_authors();
+        let mut reasons = vec![format!(
+            "growth z {z:.1}: {posts:.1} posts in the window against a usual {:.2} ± {:.2} ({ratio:.1}× baseline)",
+            self.baseline.mean, self.baseline.std
+        )];
+        reasons.push(format!(
+            "reach: {authors} distinct authors ({} posts without author), engagement {}",
+            self.anonymous_posts, self.engagement
+        ));
+        let base = z >= config.alert_z
+            && posts >= config.alert_min_posts
+            && authors >= config.alert_min_authors;
+        let mut severity = if base {
+            Severity::Medium
+        } else {
+            reasons.push(format!(
+                "below alert: needs z ≥ {}, ≥ {} posts in the window and ≥ {} authors",
+                config.alert_z, config.alert_min_posts, config.alert_min_authors
+            ));
+            Severity::Low
+        };
+        if base && authors >= config.wide_reach_authors {
+            severity = severity.raised();
+            reasons.push(format!(
+                "wide reach: {authors} authors ≥ {}",
+                config.wide_reach_authors
+            ));
+        }
+        if base && self.coordination_score >= config.coordination_high {
+            severity = severity.raised();
+            reasons.push(format!(
+                "coordination {:.2} ≥ {}",
+                self.coordination_score, config.coordination_high
+            ));
+        }
+        if !self.watch_matches.is_empty() {
+            severity = severity.raised();
+            let matches: Vec<String> = self
+                .watch_matches
+                .iter()
+                .map(|(name, posts)| format!("{name:?} ({posts} posts)"))
+                .collect();
+            reasons.push(format!("watchlist matched: {}", matches.join(", ")));
+        }
+        (severity, reasons)
+    }
+
+    /// Updates the status at a window close from the closed window's posts; returns the
+    /// previous status when it changed.
+    pub fn close_window(&mut self, closed_posts: f64, new_window: u32) -> Option<NarrativeStatus> {
+        let before = self.status;
+        let age = new_window.saturating_sub(self.born_window);
+        self.status = if age < 2 {
+            NarrativeStatus::Emerging
+        } else if closed_posts > self.last_closed_posts && closed_posts >= self.peak_window_posts {
+            NarrativeStatus::Growing
+        } else if closed_posts >= 0.5 * self.peak_window_posts {
+            NarrativeStatus::Peaking
+        } else {
+            NarrativeStatus::Fading
+        };
+        self.peak_window_posts = self.peak_window_posts.max(closed_posts);
+        self.last_closed_posts = closed_posts;
+        (self.status != before).then_some(before)
+    }
+
+    /// Builds the reported narrative.
+    pub fn view(
+        &self,
+        elapsed: f64,
+        config: &DetectorConfig,
+        params: &CoordinationParams,
+    ) -> Narrative {
+        let time = |at: i64| DateTime::<Utc>::from_timestamp(at, 0).unwrap_or_default();
+        let mut terms = self.terms.clone();
+        terms.sort_by(|a, b| {
+            b.narrative_posts
+                .cmp(&a.narrative_posts)
+                .then(b.best.z.total_cmp(&a.best.z))
+        });
+        let mut hashtags: Vec<(&String, &u32)> = self.hashtags.iter().collect();
+        hashtags.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let hashtags: Vec<String> = hashtags
+            .into_iter()
+            .take(10)
+            .map(|(tag, _)| tag.clone())
+            .collect();
+        let mut label_parts: Vec<String> = terms
+            .iter()
+            .filter(|t| t.kind != TokenKind::Hashtag)
+            .take(LABEL_TERMS)
+            .map(|t| t.text.clone())
+            .collect();
+        label_parts.extend(hashtags.iter().take(LABEL_TERMS).map(|t| format!("#{t}")));
+        let mut languages: Vec<(String, u32)> = self
+            .languages
+            .iter()
+            .map(|(lang, posts)| (lang.clone(), *posts))
+            .collect();
+        languages.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let (growth_z, growth_ratio) = self.growth(elapsed, config.bias_posts);
+        let mut coordination = self.coordination.evidence(params);
+        coordination.score = self.coordination_score;
+        Narrative {
+            id: self.id,
+            label: label_parts.join(" "),
+            terms: terms
+                .iter()
+                .map(|t| TermSignal {
+                    term: t.text.clone(),
+                    kind: t.kind,
+                    z: t.best.z,
+                    posts_in_window: t.best.posts_in_window,
+                    baseline_mean: t.best.mean,
+                    baseline_std: t.best.std,
+                    narrative_posts: t.narrative_posts,
+                })
+                .collect(),
+            hashtags,
+            first_seen: time(self.first_seen),
+            last_seen: time(self.last_seen),
+            status: self.status,
+            severity: self.severity,
+            severity_reasons: self.severity_reasons.clone(),
+            posts_total: self.posts_total,
+            posts_in_window: self.posts_in_window(elapsed),
+            baseline_posts_per_window: self.baseline.mean,
+            growth_ratio,
+            growth_z,
+            distinct_authors: self.distinct_authors(),
+            anonymous_posts: self.anonymous_posts,
+            engagement: self.engagement,
+            languages,
+            member_post_ids: self.member_ids.iter().cloned().collect(),
+            representative_post_ids: self
+                .representatives
+                .iter()
+                .map(|(_, _, id)| id.clone())
+                .collect(),
+            coordination,
+            watch_matches: self
+                .watch_matches
+                .iter()
+                .map(|(watch, posts)| WatchMatch {
+                    watch: watch.clone(),
+                    posts: *posts,
+                })
+                .collect(),
+            merged_ids: self.merged_ids.clone(),
+        }
+    }
+
+    /// Absorbs another narrative found to be the same story.
+    pub fn absorb(
+        &mut self,
+        other: NarrativeState,
+        config: &DetectorConfig,
+        params: &CoordinationParams,
+    ) {
+        for term in other.terms {
+            if let Some(mine) = self.terms.iter_mut().find(|t| t.hash == term.hash) {
+                mine.narrative_posts += term.narrative_posts;
+                if term.best.z > mine.best.z {
+                    mine.best = term.best;
+                }
+            } else if self.terms.len() < config.max_narrative_terms {
+                self.terms.push(term);
+            }
+        }
+        self.first_seen = self.first_seen.min(other.first_seen);
+        self.last_seen = self.last_seen.max(other.last_seen);
+        self.last_burst = self.last_burst.max(other.last_burst);
+        self.posts_total += other.posts_total;
+        if other.window == self.window {
+            self.window_posts += other.window_posts;
+            self.previous_window_posts += other.previous_window_posts;
+        }
+        for author in other.authors {
+            if self.authors.len() >= MAX_AUTHORS {
+                break;
+            }
+            self.authors.insert(author);
+        }
+        self.anonymous_posts += other.anonymous_posts;
+        self.engagement += other.engagement;
+        for (lang, posts) in other.languages {
+            *self.languages.entry(lang).or_insert(0) += posts;
+        }
+        for (tag, posts) in other.hashtags {
+            if let Some(count) = self.hashtags.get_mut(&tag) {
+                *count += posts;
+            } else if self.hashtags.len() < MAX_HASHTAGS {
+                self.hashtags.insert(tag, posts);
+            }
+        }
+        self.member_ids.extend(other.member_ids);
+        while self.member_ids.len() > config.max_member_ids {
+            self.member_ids.pop_front();
+        }
+        self.representatives.extend(other.representatives);
+        self.representatives
+            .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        self.representatives.truncate(REPRESENTATIVES);
+        self.coordination.absorb(other.coordination, params);
+        self.coordination_score = self.coordination.shares(params).score;
+        for (watch, posts) in other.watch_matches {
+            *self.watch_matches.entry(watch).or_insert(0) += posts;
+        }
+        self.merged_ids.push(other.id);
+        self.merged_ids.extend(other.merged_ids);
+        self.severity = self.severity.max(other.severity);
+    }
+
+    /// Returns the bytes held, roughly, for the memory estimate.
+    pub fn memory_bytes(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + self.terms.len() * (std::mem::size_of::<NarrativeTerm>() + 16)
+            + self.authors.len() * 16
+            + self.member_ids.len() * 48
+            + (self.languages.len() + self.hashtags.len()) * 48
+            + self.coordination.memory_bytes()
+    }
+}

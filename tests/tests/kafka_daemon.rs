@@ -3,7 +3,9 @@
 //! loss and no duplicate, and two instances of one consumer group splitting the partitions.
 //!
 //! The daemon runs as a child process (`target/<profile>/vigie`, built by
-//! `cargo test --workspace` because vigie-daemon has integration tests of its own).
+//! `cargo test --workspace` because vigie-daemon has integration tests of its own). Running
+//! this file alone (`cargo test -p vigie-tests`) does not rebuild that binary: run
+//! `cargo build -p vigie-daemon` first.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -68,6 +70,8 @@ batch_max_wait_ms = 100
 [index]
 commit_every_posts = 100
 commit_interval_secs = 1
+[snapshot]
+interval_secs = 1
 [http]
 listen = "127.0.0.1:{http_port}"
 "#,
@@ -114,6 +118,15 @@ listen = "127.0.0.1:{http_port}"
             return None;
         }
         serde_json::from_str::<serde_json::Value>(&body).ok()?["total_hits"].as_u64()
+    }
+
+    /// Returns how many posts the detector has observed, restored state included.
+    fn posts_observed(&self) -> Option<u64> {
+        let (status, body) = self.get("/api/v1/narratives?limit=1")?;
+        if status != 200 {
+            return None;
+        }
+        serde_json::from_str::<serde_json::Value>(&body).ok()?["posts_observed"].as_u64()
     }
 
     /// Returns every document's id and origin ("topic/partition@offset").
@@ -312,6 +325,10 @@ async fn produced_posts_are_indexed_once_and_bad_ones_dead_lettered() -> anyhow:
             || metrics.contains(r#"vigie_source_messages_consumed_total{topic="posts"} 0"#),
         "offsets were not committed: {metrics}"
     );
+    // The detector state saved at shutdown came back with the offsets it covers.
+    assert!(restarted.data_dir.join("detector.snapshot").exists());
+    restarted.wait_for_log("detector state restored", Duration::from_secs(5))?;
+    assert_eq!(restarted.posts_observed(), Some(300));
     Ok(())
 }
 
@@ -342,6 +359,18 @@ async fn sigkill_mid_stream_then_restart_loses_nothing_and_duplicates_nothing() 
             .await?;
         tokio::time::sleep(Duration::from_millis(150)).await;
         if !killed && start >= 400 {
+            // Kill only once detector state (and the offsets it covers) has been saved, so
+            // the restart exercises restoring it.
+            let snapshot = daemon.data_dir.join("detector.snapshot");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !snapshot.exists() && Instant::now() < deadline {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            assert!(
+                snapshot.exists(),
+                "no detector snapshot; log:\n{}",
+                daemon.log()
+            );
             let before = daemon.documents().unwrap_or(0);
             assert!(
                 before > 0 && before < total as u64,
@@ -354,6 +383,19 @@ async fn sigkill_mid_stream_then_restart_loses_nothing_and_duplicates_nothing() 
     assert!(killed);
     let mut restarted = Daemon::start(&setup, free_port()?)?;
     restarted.wait_for_documents(total as u64, Duration::from_secs(60))?;
+    restarted.wait_for_log("detector state restored", Duration::from_secs(5))?;
+    // The detector neither forgot the posts its snapshot covered nor counted the
+    // re-delivered ones twice.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while restarted.posts_observed() != Some(total as u64) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(
+        restarted.posts_observed(),
+        Some(total as u64),
+        "log:\n{}",
+        restarted.log()
+    );
     // Nothing lost, nothing twice: every id once, and no document beyond them.
     let docs = restarted.documents_with_origin()?;
     let ids: BTreeSet<&str> = docs.iter().map(|(id, _)| id.as_str()).collect();

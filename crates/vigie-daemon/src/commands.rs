@@ -69,7 +69,7 @@ pub async fn run(config: CheckedConfig, shutdown: CancellationToken) -> anyhow::
     let url = format!("http://{}/", config.http_listen);
     tracing::info!(%url, data_dir = %raw.data_dir.display(), "vigie is up; open the url to search posts, /metrics for Prometheus");
 
-    let summary = match raw.source.kind {
+    let (summary, detection) = match raw.source.kind {
         SourceKind::Kafka => {
             let kafka = raw.kafka.clone().context("[kafka] is required")?;
             tracing::info!(brokers = %kafka.brokers, topics = ?kafka.topics, group = %kafka.group_id, "connecting to kafka");
@@ -100,6 +100,19 @@ pub async fn run(config: CheckedConfig, shutdown: CancellationToken) -> anyhow::
             %url,
             "input replayed; still serving search and metrics until ctrl-c"
         );
+        // Keep applying watchlist changes from the API while serving the finished replay.
+        if let Some(mut detection) = detection {
+            let mut tick = tokio::time::interval(Duration::from_millis(200));
+            loop {
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tick.tick() => {
+                        detection.apply_commands();
+                        detection.publish();
+                    }
+                }
+            }
+        }
         shutdown.cancelled().await;
     }
     tracing::info!("shutting down");
@@ -198,7 +211,9 @@ pub async fn replay(
     let progress = options
         .progress
         .then(|| spawn_progress_bar(source.progress_handle(), state.clone()));
-    let summary = run_pipeline(source, stages, metrics, state, shutdown).await;
+    let summary = run_pipeline(source, stages, metrics, state, shutdown)
+        .await
+        .map(|(summary, _)| summary);
     if let Some((bar, task)) = progress {
         task.abort();
         bar.finish_and_clear();

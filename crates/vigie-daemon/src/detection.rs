@@ -87,8 +87,49 @@ pub struct Detection {
     /// Offsets covered by the restored snapshot: re-delivered posts before them are not
     /// observed again.
     covered: Checkpoint,
+    recent_ids: RecentIds,
     changed_since_publish: bool,
 }
+
+/// Post ids seen lately, so a duplicate delivery is not counted twice by detection (the
+/// index de-duplicates on its own). Bounded: the oldest ids are forgotten first. Not kept
+/// in snapshots; after a restart the offsets of the snapshot do that job.
+struct RecentIds {
+    order: VecDeque<u64>,
+    set: std::collections::HashSet<u64>,
+    capacity: usize,
+}
+
+impl RecentIds {
+    fn new(capacity: usize) -> RecentIds {
+        RecentIds {
+            order: VecDeque::with_capacity(capacity),
+            set: Default::default(),
+            capacity,
+        }
+    }
+
+    /// Records an id; returns false when it was already there.
+    fn insert(&mut self, id: &str) -> bool {
+        // A 64-bit hash: a collision (≈ n²/2⁶⁵) would skip one post, never crash.
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        std::hash::Hash::hash(id, &mut hasher);
+        let key = std::hash::Hasher::finish(&hasher);
+        if !self.set.insert(key) {
+            return false;
+        }
+        if self.order.len() == self.capacity {
+            if let Some(oldest) = self.order.pop_front() {
+                self.set.remove(&oldest);
+            }
+        }
+        self.order.push_back(key);
+        true
+    }
+}
+
+/// Post ids remembered for de-duplication (about 5 MB).
+const RECENT_IDS: usize = 200_000;
 
 impl Detection {
     /// Builds the detector, restoring `data_dir/detector.snapshot` when `keep_state` (a
@@ -132,6 +173,7 @@ impl Detection {
             metrics,
             snapshot_path,
             covered,
+            recent_ids: RecentIds::new(RECENT_IDS),
             changed_since_publish: true,
         };
         detection.publish();
@@ -144,7 +186,8 @@ impl Detection {
         ))
     }
 
-    /// Observes a post unless a restored snapshot already covers it.
+    /// Observes a post unless a restored snapshot already covers it or it was seen
+    /// recently (a producer retry or a replayed message carries the same id).
     pub fn observe(&mut self, post: &AnalyzedPost) {
         if let Origin::Kafka {
             topic,
@@ -160,6 +203,11 @@ impl Detection {
                 return;
             }
         }
+        if !self.recent_ids.insert(&post.post.id) {
+            self.metrics.detector_duplicates_skipped.inc();
+            return;
+        }
+        self.changed_since_publish = true;
         let events = self.detector.observe(post);
         self.metrics.detector_posts_observed.inc();
         if !events.is_empty() {
@@ -182,20 +230,36 @@ impl Detection {
         }
     }
 
-    /// Applies pending watchlist commands.
+    /// Applies pending watchlist commands, publishing the new lists before replying so a
+    /// client reading right after its change sees it.
     pub fn apply_commands(&mut self) {
         while let Ok(command) = self.commands.try_recv() {
             self.changed_since_publish = true;
+            let watchlists = self.detector.watchlists_mut();
             match command {
                 WatchCommand::Add(entry, reply) => {
-                    let name = entry.name.clone();
-                    let watchlists = self.detector.watchlists_mut();
-                    watchlists.remove(&name);
+                    // Replacing keeps the old entry if the new one does not compile.
+                    let previous = watchlists.list().into_iter().find(|e| e.name == entry.name);
+                    watchlists.remove(&entry.name);
                     let result = watchlists.add(entry).map_err(|err| format!("{err:#}"));
+                    if result.is_err() {
+                        if let Some(previous) = previous {
+                            let _ = watchlists.add(previous);
+                        }
+                    }
+                    self.board
+                        .write()
+                        .expect("board lock is never poisoned")
+                        .watchlists = watchlists.list();
                     let _ = reply.send(result);
                 }
                 WatchCommand::Remove(name, reply) => {
-                    let _ = reply.send(self.detector.watchlists_mut().remove(&name));
+                    let removed = watchlists.remove(&name);
+                    self.board
+                        .write()
+                        .expect("board lock is never poisoned")
+                        .watchlists = watchlists.list();
+                    let _ = reply.send(removed);
                 }
             }
         }
@@ -270,5 +334,21 @@ fn event_kind(event: &NarrativeEvent) -> &'static str {
         SeverityChanged { .. } => "severity_changed",
         Merged { .. } => "merged",
         Retired => "retired",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_ids_reject_repeats_and_forget_the_oldest() {
+        let mut ids = RecentIds::new(2);
+        assert!(ids.insert("a"));
+        assert!(!ids.insert("a"));
+        assert!(ids.insert("b"));
+        assert!(ids.insert("c")); // forgets "a"
+        assert!(ids.insert("a"));
+        assert!(!ids.insert("c"));
     }
 }

@@ -37,6 +37,8 @@ pub struct Metrics {
     pub detector_posts_observed: IntCounter,
     /// Fixed memory of the detector's state.
     pub detector_memory: IntGauge,
+    /// Posts not observed again because their id was seen lately.
+    pub detector_duplicates_skipped: IntCounter,
     /// Active narratives by status.
     pub narratives_active: IntGaugeVec,
     /// Narrative events by kind.
@@ -85,6 +87,11 @@ impl Metrics {
                 "Posts observed by the narrative detector.",
             )
             .unwrap(),
+            detector_duplicates_skipped: IntCounter::new(
+                "vigie_detector_duplicates_skipped_total",
+                "Posts not observed again by detection because their id was seen lately.",
+            )
+            .unwrap(),
             detector_memory: IntGauge::new("vigie_detector_memory_bytes", "Memory of the detector's state (fixed).")
                 .unwrap(),
             narratives_active: IntGaugeVec::new(
@@ -120,6 +127,7 @@ impl Metrics {
             Box::new(metrics.source_connected.clone()),
             Box::new(metrics.detector_posts_observed.clone()),
             Box::new(metrics.detector_memory.clone()),
+            Box::new(metrics.detector_duplicates_skipped.clone()),
             Box::new(metrics.narratives_active.clone()),
             Box::new(metrics.narrative_events.clone()),
             Box::new(build_info),

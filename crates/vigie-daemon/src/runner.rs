@@ -85,14 +85,16 @@ pub struct Stages {
     pub snapshot_interval: Duration,
 }
 
-/// Runs the pipeline until the source ends or `shutdown` is cancelled.
+/// Runs the pipeline until the source ends or `shutdown` is cancelled. Returns the summary
+/// and the detection, which outlives the pipeline so that a finished replay can still be
+/// inspected and its watchlists edited.
 pub async fn run_pipeline<S: Source>(
     mut source: S,
     stages: Stages,
     metrics: Metrics,
     state: Arc<PipelineState>,
     shutdown: CancellationToken,
-) -> anyhow::Result<RunSummary> {
+) -> anyhow::Result<(RunSummary, Option<Detection>)> {
     let started = Instant::now();
     let (batch_tx, batch_rx) = mpsc::channel::<SourceBatch>(BATCH_QUEUE_CAPACITY);
     let (committed_tx, mut committed_rx) = mpsc::unbounded_channel::<Checkpoint>();
@@ -177,7 +179,7 @@ pub async fn run_pipeline<S: Source>(
     if !summary.interrupted {
         state.input_finished.store(true, Ordering::Relaxed);
     }
-    Ok(summary)
+    Ok((summary, outcome.detection))
 }
 
 fn observe_source<S: Source>(source: &S, metrics: &Metrics, state: &PipelineState) {
@@ -220,6 +222,7 @@ struct IndexerOutcome {
     posts_indexed: u64,
     documents: u64,
     batch_latencies: Vec<f64>,
+    detection: Option<Detection>,
 }
 
 /// Keeps at most this many latency samples (one per batch), so memory stays bounded on an
@@ -302,6 +305,7 @@ impl Indexer {
             posts_indexed,
             documents: self.index.num_docs(),
             batch_latencies,
+            detection: self.detection,
         })
     }
 

@@ -290,6 +290,29 @@ fn help_is_available_for_every_command() {
     }
 }
 
+/// Sends a request with a JSON body and returns the status and body.
+fn http_request(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
 /// Kills the child when the test ends, even on panic.
 struct Running(Child);
 
@@ -367,6 +390,75 @@ fn default_run_replays_the_sample_serves_http_and_stops_on_sigterm() {
     let (status, home) = http_get(port, "/").unwrap();
     assert_eq!(status, 200);
     assert!(home.contains("/api/v1/search"));
+
+    // The sample ends with the first two hours of the #KochFarms hoax: detection reports it
+    // as a narrative worth an alert, with its evidence.
+    let (status, body) = http_get(port, "/api/v1/narratives?min_severity=medium").unwrap();
+    assert_eq!(status, 200, "{body}");
+    let narratives: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(narratives["posts_observed"], 5271);
+    let koch = narratives["narratives"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["label"].as_str().unwrap().contains("kochfarms"))
+        .unwrap_or_else(|| panic!("no KochFarms narrative: {narratives}"));
+    assert!(koch["distinct_authors"].as_u64().unwrap() >= 5, "{koch}");
+    assert!(!koch["terms"].as_array().unwrap().is_empty(), "{koch}");
+    assert!(
+        !koch["representative_post_ids"]
+            .as_array()
+            .unwrap()
+            .is_empty(),
+        "{koch}"
+    );
+    let id = koch["id"].as_u64().unwrap();
+    let (status, body) = http_get(port, &format!("/api/v1/narratives/n{id}")).unwrap();
+    assert_eq!(status, 200, "{body}");
+    let detail: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(detail["narrative"]["id"], id);
+    assert!(
+        !detail["timeline"].as_array().unwrap().is_empty(),
+        "{detail}"
+    );
+    assert!(
+        detail["search"]
+            .as_str()
+            .unwrap()
+            .starts_with("/api/v1/search?q="),
+        "{detail}"
+    );
+    assert_eq!(http_get(port, "/api/v1/narratives/n999999").unwrap().0, 404);
+    assert_eq!(http_get(port, "/api/v1/narratives/banana").unwrap().0, 400);
+    let (status, metrics) = http_get(port, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("vigie_detector_posts_observed_total 5271"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("vigie_detector_memory_bytes"), "{metrics}");
+
+    // Watchlists: add, list, reject a bad query, remove.
+    let (status, body) = http_request(
+        port,
+        "POST",
+        "/api/v1/watchlists",
+        r##"{"name":"koch","query":"#kochfarms OR (turkey AND poisoning)","domains":["example.com"]}"##,
+    );
+    assert_eq!(status, 201, "{body}");
+    let (_, body) = http_get(port, "/api/v1/watchlists").unwrap();
+    assert!(body.contains("\"koch\""), "{body}");
+    let (status, body) = http_request(
+        port,
+        "POST",
+        "/api/v1/watchlists",
+        r#"{"name":"bad","query":"(unclosed"}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = http_request(port, "DELETE", "/api/v1/watchlists/koch", "");
+    assert_eq!(status, 204);
+    let (status, _) = http_request(port, "DELETE", "/api/v1/watchlists/koch", "");
+    assert_eq!(status, 404);
 
     // SIGTERM: exits 0 well within 10 s.
     let stopped = Instant::now();

@@ -441,20 +441,16 @@ pub fn free_port() -> anyhow::Result<u16> {
     Ok(listener.local_addr()?.port())
 }
 
-/// Sends `GET path` to `127.0.0.1:port` over plain HTTP/1.1 and returns the status code and
-/// body, or `None` when nothing answers (yet). Enough for health, metrics and JSON APIs,
-/// without pulling an HTTP client into every test.
+/// Sends `GET path` to `127.0.0.1:port` and returns the status code and body, or `None`
+/// when nothing answers (yet). HTTP/1.0, so no server answers with a chunked body. Enough
+/// for health, metrics and JSON APIs without an HTTP client in every test.
 pub fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
     let mut response = String::new();
     stream.read_to_string(&mut response).ok()?;
     let status = response.split_whitespace().nth(1)?.parse().ok()?;

@@ -1,0 +1,185 @@
+//! Vigie under a real Prometheus (Debian's `prometheus` package, installed by `.ci/run`):
+//! the shipped rules pass `promtool check rules` and `promtool test rules`, the shipped
+//! configuration passes `promtool check config`, and a Prometheus started with the shipped
+//! scrape settings scrapes a running Vigie.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use vigie_tests::{free_port, http_get, repo_root};
+
+fn tool(name: &str) -> PathBuf {
+    let path = Path::new("/usr/bin").join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: install Debian's prometheus package (`apt-get install prometheus`; .ci/run does)",
+        path.display()
+    );
+    path
+}
+
+fn run_promtool(args: &[&str], dir: &Path) -> String {
+    let output = Command::new(tool("promtool"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(output.status.success(), "promtool {args:?} failed:\n{text}");
+    text
+}
+
+#[test]
+fn shipped_rules_and_config_pass_promtool() {
+    let dir = repo_root().join("deploy/prometheus");
+    let checked = run_promtool(&["check", "rules", "rules.yml"], &dir);
+    assert!(checked.contains("SUCCESS: 7 rules found"), "{checked}");
+    let tested = run_promtool(&["test", "rules", "rules_test.yml"], &dir);
+    assert!(tested.contains("SUCCESS"), "{tested}");
+    run_promtool(&["check", "config", "prometheus.yml"], &dir);
+    // Every rule explains itself and links to a runbook section that exists.
+    let rules = std::fs::read_to_string(dir.join("rules.yml")).unwrap();
+    let runbook = std::fs::read_to_string(repo_root().join("docs/runbook.md")).unwrap();
+    let alerts: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    assert_eq!(alerts.len(), 7);
+    for alert in alerts {
+        assert!(
+            rules.contains(&format!("runbook.md#{}", alert.to_lowercase())),
+            "{alert} has no runbook_url"
+        );
+        assert!(
+            runbook.contains(&format!("## {alert}")),
+            "docs/runbook.md has no section for {alert}"
+        );
+    }
+}
+
+/// Kills the child on drop.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn vigie_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let binary = exe.parent().and_then(Path::parent).unwrap().join("vigie");
+    assert!(
+        binary.exists(),
+        "{} is missing: run `cargo test --workspace`",
+        binary.display()
+    );
+    binary
+}
+
+fn query(port: u16, promql: &str) -> anyhow::Result<serde_json::Value> {
+    let encoded: String = promql
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let (status, body) = http_get(port, &format!("/api/v1/query?query={encoded}"))
+        .context("prometheus does not answer")?;
+    if status != 200 {
+        bail!("query {promql} failed: {status} {body}");
+    }
+    Ok(serde_json::from_str(&body)?)
+}
+
+fn scalar(result: &serde_json::Value) -> Option<f64> {
+    result["data"]["result"].get(0)?["value"][1]
+        .as_str()?
+        .parse()
+        .ok()
+}
+
+#[test]
+fn prometheus_scrapes_vigie_with_the_shipped_settings() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let vigie_port = free_port()?;
+    let _vigie = Running(
+        Command::new(vigie_binary())
+            .arg("run")
+            .current_dir(dir.path())
+            .env("VIGIE_HTTP__LISTEN", format!("127.0.0.1:{vigie_port}"))
+            .env("VIGIE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    // The shipped configuration, pointed at this Vigie and scraping every second.
+    let shipped = std::fs::read_to_string(repo_root().join("deploy/prometheus/prometheus.yml"))?;
+    assert!(shipped.contains("job_name: vigie") && shipped.contains("vigie:9464"));
+    let config = shipped
+        .replace("vigie:9464", &format!("127.0.0.1:{vigie_port}"))
+        .replace("scrape_interval: 15s", "scrape_interval: 1s")
+        .replace("evaluation_interval: 15s", "evaluation_interval: 1s")
+        .replace(
+            "  - rules.yml",
+            &format!(
+                "  - {}",
+                repo_root().join("deploy/prometheus/rules.yml").display()
+            ),
+        );
+    let config_path = dir.path().join("prometheus.yml");
+    std::fs::write(&config_path, config)?;
+    let prometheus_port = free_port()?;
+    let log = std::fs::File::create(dir.path().join("prometheus.log"))?;
+    let _prometheus = Running(
+        Command::new(tool("prometheus"))
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()?,
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let up = query(prometheus_port, "up{job=\"vigie\"}")
+            .ok()
+            .and_then(|r| scalar(&r));
+        let indexed = query(prometheus_port, "vigie_index_posts_indexed_total")
+            .ok()
+            .and_then(|r| scalar(&r));
+        if up == Some(1.0) && indexed == Some(5271.0) {
+            break;
+        }
+        if Instant::now() > deadline {
+            let log =
+                std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+            bail!("prometheus saw up={up:?} indexed={indexed:?}; log:\n{log}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    // The rules are loaded and evaluated against Vigie's series.
+    let (_, rules) = http_get(prometheus_port, "/api/v1/rules").context("rules")?;
+    let rules: serde_json::Value = serde_json::from_str(&rules)?;
+    let loaded: usize = rules["data"]["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["rules"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(loaded, 7);
+    let rejected = query(prometheus_port, "sum(vigie_posts_rejected_total)")?;
+    assert_eq!(scalar(&rejected), Some(0.0));
+    Ok(())
+}

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.yaml", get(openapi))
         .route("/api/v1/search", get(search))
         .route("/api/v1/narratives", get(list_narratives))
         .route("/api/v1/narratives/{id}", get(get_narrative))
@@ -79,6 +80,14 @@ pub async fn serve(
 
 async fn home() -> Html<&'static str> {
     Html(include_str!("home.html"))
+}
+
+async fn openapi() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/yaml")],
+        include_str!("../../../docs/openapi.yaml"),
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

@@ -13,7 +13,10 @@
 //!   newsrooms live-tweeting a siege do it too.
 //!
 //! The score is their noisy-OR, 1 − Π(1 − share), shrunk towards 0 by n / (n + n₀) so
-//! that a handful of posts cannot look coordinated. Members are bounded per narrative.
+//! that a handful of posts cannot look coordinated. Members are bounded per narrative:
+//! the evidence covers its most recent known-author posts (between half the bound and
+//! the bound), so a narrative that drifts onto another story is judged on what it is
+//! now rather than on its first posts.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -88,7 +91,7 @@ impl CoordinationState {
     /// Adds a known-author member; ignored once the narrative has the maximum.
     pub fn add(&mut self, member: CoordinationMember, params: &CoordinationParams) {
         if self.members.len() >= MAX_COORDINATION_MEMBERS {
-            return;
+            self.keep_latest(MAX_COORDINATION_MEMBERS / 2, params);
         }
         let index = self.members.len() as u32;
         *self
@@ -126,6 +129,17 @@ impl CoordinationState {
             }
         } else {
             self.members.push(member);
+        }
+    }
+
+    /// Rebuilds the state from its latest `keep` members, dropping older ones; amortised
+    /// over the `MAX_COORDINATION_MEMBERS − keep` additions between two rebuilds.
+    fn keep_latest(&mut self, keep: usize, params: &CoordinationParams) {
+        let members = std::mem::take(&mut self.members);
+        let skip = members.len().saturating_sub(keep);
+        *self = CoordinationState::default();
+        for member in members.into_iter().skip(skip) {
+            self.add(member, params);
         }
     }
 
@@ -438,5 +452,34 @@ mod tests {
             );
         }
         assert!(organic.shares(&params).score < 0.05);
+    }
+
+    #[test]
+    fn evidence_follows_the_latest_posts_once_the_bound_is_reached() {
+        let params = params();
+        let mut state = CoordinationState::default();
+        let script: Vec<u64> = (0..20).collect();
+        for i in 0..MAX_COORDINATION_MEMBERS {
+            state.add(
+                member(i, &format!("a{}", i % 50), i as i64, &script, "http://x/1"),
+                &params,
+            );
+        }
+        assert!(state.shares(&params).score > 0.9);
+        // The narrative drifts onto organic posts: the copies age out of the evidence.
+        for i in 0..MAX_COORDINATION_MEMBERS {
+            let own: Vec<u64> = (i as u64 * 100..i as u64 * 100 + 20).collect();
+            let at = 10_000_000 + i as i64 * 3600;
+            state.add(
+                member(i, &format!("b{i}"), at, &own, &format!("http://y/{i}")),
+                &params,
+            );
+        }
+        assert!(state.len() <= MAX_COORDINATION_MEMBERS);
+        assert!(
+            state.shares(&params).score < 0.05,
+            "{:?}",
+            state.shares(&params)
+        );
     }
 }

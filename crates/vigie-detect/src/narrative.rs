@@ -98,7 +98,8 @@ pub(crate) struct NarrativeState {
     pub engagement: u64,
     pub languages: BTreeMap<String, u32>,
     pub hashtags: BTreeMap<String, u32>,
-    pub member_ids: VecDeque<String>,
+    /// (window counted in, id) of the most recent member posts, oldest first.
+    pub member_ids: VecDeque<(u32, String)>,
     /// (terms carried, time, id) of the best-covering posts.
     pub representatives: Vec<(u32, i64, String)>,
     pub coordination: CoordinationState,
@@ -206,7 +207,8 @@ impl NarrativeState {
                 carried += 1;
             }
         }
-        self.member_ids.push_back(member.id.to_owned());
+        self.member_ids
+            .push_back((member.window, member.id.to_owned()));
         while self.member_ids.len() > config.max_member_ids {
             self.member_ids.pop_front();
         }
@@ -393,7 +395,13 @@ impl NarrativeState {
             anonymous_posts: self.anonymous_posts,
             engagement: self.engagement,
             languages,
-            member_post_ids: self.member_ids.iter().cloned().collect(),
+            member_post_ids: self.member_ids.iter().map(|(_, id)| id.clone()).collect(),
+            window_post_ids: self
+                .member_ids
+                .iter()
+                .filter(|(window, _)| window + 1 >= self.window)
+                .map(|(_, id)| id.clone())
+                .collect(),
             representative_post_ids: self
                 .representatives
                 .iter()
@@ -456,6 +464,10 @@ impl NarrativeState {
             }
         }
         self.member_ids.extend(other.member_ids);
+        // Stable: ids of one window keep their order.
+        self.member_ids
+            .make_contiguous()
+            .sort_by_key(|(window, _)| *window);
         while self.member_ids.len() > config.max_member_ids {
             self.member_ids.pop_front();
         }
@@ -481,5 +493,62 @@ impl NarrativeState {
             + self.member_ids.len() * 48
             + (self.languages.len() + self.hashtags.len()) * 48
             + self.coordination.memory_bytes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::coordination::CoordinationParams;
+
+    fn member(id: &str, window: u32) -> Membership<'_> {
+        Membership {
+            id,
+            at: i64::from(window) * 3600,
+            window,
+            author: Some(u64::from(window)),
+            lang: "en",
+            hashtags: &[],
+            engagement: 0,
+            watches: &[],
+            terms: &[],
+        }
+    }
+
+    #[test]
+    fn a_narrative_cites_the_posts_of_its_sliding_window() {
+        let config = DetectorConfig::default();
+        let params = CoordinationParams {
+            jaccard: 0.8,
+            near_duplicate_window_secs: 3600,
+            interval_secs: 300,
+            min_accounts: 3,
+            synchronized_min_groups: 2,
+            prior_posts: 10.0,
+        };
+        let seed = NarrativeTerm {
+            hash: 1,
+            kind: TokenKind::Word,
+            text: "police".into(),
+            best: StoredSignificance {
+                z: 3.0,
+                posts_in_window: 4.0,
+                mean: 0.0,
+                std: 0.0,
+            },
+            narrative_posts: 0,
+        };
+        let mut narrative = NarrativeState::new(NarrativeId(1), vec![seed], 0, 0);
+        for i in 0..20 {
+            narrative.add_member(&member(&format!("old{i}"), 0), &config);
+        }
+        narrative.roll_to(6);
+        narrative.add_member(&member("previous", 5), &config);
+        for i in 0..3 {
+            narrative.add_member(&member(&format!("new{i}"), 6), &config);
+        }
+        let view = narrative.view(0.5, &config, &params);
+        assert_eq!(view.member_post_ids.len(), 24);
+        assert_eq!(view.window_post_ids, ["previous", "new0", "new1", "new2"]);
     }
 }

@@ -356,7 +356,8 @@ const EPOCH_MILLIS_THRESHOLD: i64 = 100_000_000_000;
 fn parse_time(value: WireTime) -> Result<DateTime<Utc>, Rejection> {
     let bad = |detail: String| Rejection::new(RejectReason::BadTime, detail);
     let from_epoch = |n: i64| {
-        let parsed = if n.abs() >= EPOCH_MILLIS_THRESHOLD {
+        // `unsigned_abs`: `i64::MIN.abs()` overflows, and hostile input can send it.
+        let parsed = if n.unsigned_abs() >= EPOCH_MILLIS_THRESHOLD.unsigned_abs() {
             Utc.timestamp_millis_opt(n).single()
         } else {
             Utc.timestamp_opt(n, 0).single()
@@ -504,6 +505,14 @@ mod tests {
         let err = decode_post(future, &limits, origin()).unwrap_err();
         assert_eq!(err.reason, RejectReason::BadTime);
         assert!(err.detail.contains("future"), "{err}");
+    }
+
+    #[test]
+    fn extreme_epoch_values_are_bad_times_not_panics() {
+        for value in [i64::MIN.to_string(), i64::MAX.to_string(), "-1e300".into()] {
+            let line = format!(r#"{{"id":"a","text":"t","created_at":{value}}}"#);
+            assert_eq!(reason(line.as_bytes()), RejectReason::BadTime, "{value}");
+        }
     }
 
     #[test]

@@ -221,6 +221,11 @@ pub struct Narrative {
     pub languages: Vec<(String, u32)>,
     /// Ids of its most recent member posts, oldest first (bounded list).
     pub member_post_ids: Vec<String>,
+    /// Ids of its member posts in the sliding window, oldest first: the posts behind
+    /// `posts_in_window` and `growth_z`, which an alert cites as its evidence (a subset
+    /// of `member_post_ids`).
+    #[serde(default)]
+    pub window_post_ids: Vec<String>,
     /// Ids of posts that carry most of its terms (bounded list).
     pub representative_post_ids: Vec<String>,
     /// Coordination score and evidence.

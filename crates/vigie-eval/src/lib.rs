@@ -9,8 +9,9 @@
 //!
 //! An *alert* is a narrative's first crossing of the alert severity; a later crossing of
 //! the same narrative (after it fell back while fading) counts as a duplicate. An alert
-//! cites the member post ids its narrative reports at that moment and *matches* a label
-//! when at least half of them carry it. Metrics, as the issue defines them: event and
+//! cites the posts that made it burst (its narrative's member posts in the sliding
+//! window, `window_post_ids`) and *matches* a label when at least half of them carry it;
+//! the baseline likewise cites its hashtag's posts of the current window. Metrics, as the issue defines them: event and
 //! narrative recall (labels with at least `min_event_posts` / `min_narrative_posts`
 //! posts), purity (mean share of an alert's posts in its majority label, background
 //! being one label), duplicate alerts per detected event, delay from an event's first
@@ -30,6 +31,7 @@ mod load;
 mod metrics;
 mod report;
 
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -115,13 +117,13 @@ pub fn run_eval(
     let run = replay(&labelled, detector_config, &analyzer, options)?;
     let detect_secs = started.elapsed().as_secs_f64();
     let detector = metrics::measure("vigie-detect", &labelled, &run.alerts, options);
-    let per_event = metrics::per_event(&labelled, &run.alerts, &run.final_coordination, options);
+    let per_event = metrics::per_event(&labelled, &run.alerts, &run.coordination, options);
     let baseline_alerts = baseline::run(&labelled, detector_config, options);
     let baseline = metrics::measure("hashtag z-score", &labelled, &baseline_alerts, options);
     let focus = options
         .focus_hashtag
         .as_deref()
-        .map(|tag| report::focus(tag, &labelled, &run.alerts, &run.final_coordination));
+        .map(|tag| report::focus(tag, &labelled, &run.alerts, &run.coordination));
 
     let mut sweep = Vec::new();
     if options.sweep {
@@ -155,10 +157,42 @@ pub fn run_eval(
 /// What one detector replay produced.
 struct Replay {
     alerts: Vec<Alert>,
-    /// Highest coordination reported per narrative, or by the narratives that absorbed it.
-    final_coordination: std::collections::BTreeMap<NarrativeId, CoordinationSummary>,
+    /// Per label (event, or `#tag` for the focus hashtag), the coordination of the
+    /// narratives whose cited posts carried it; see [`AlertCollector::coordination_of`].
+    coordination: BTreeMap<String, CoordinationSummary>,
     memory_bytes: usize,
     sketch_bytes: usize,
+}
+
+/// Returns, per post id, the labels whose coordination is reported: its event, and
+/// `#tag` when its text mentions the focus hashtag.
+fn coordination_labels<'a>(
+    labelled: &'a Labelled,
+    focus: Option<&str>,
+) -> HashMap<&'a str, Vec<String>> {
+    let focus = focus.map(|tag| tag.trim_start_matches('#').to_lowercase());
+    let mut labels = HashMap::new();
+    for post in &labelled.posts {
+        let mut own = Vec::new();
+        if let Some(event) = &post.event {
+            own.push(event.clone());
+        }
+        if let Some(tag) = &focus {
+            if post
+                .analyzed
+                .post
+                .text
+                .to_lowercase()
+                .contains(tag.as_str())
+            {
+                own.push(format!("#{tag}"));
+            }
+        }
+        if !own.is_empty() {
+            labels.insert(post.analyzed.post.id.as_str(), own);
+        }
+    }
+    labels
 }
 
 /// Feeds every post to a fresh detector and collects alerts.
@@ -170,7 +204,8 @@ fn replay(
 ) -> Result<Replay, EvalError> {
     let mut detector =
         Detector::new(config.clone(), analyzer.clone()).map_err(EvalError::Detector)?;
-    let mut collector = AlertCollector::new(options.alert_severity);
+    let labels = coordination_labels(labelled, options.focus_hashtag.as_deref());
+    let mut collector = AlertCollector::new(options.alert_severity, &labels);
     for (index, post) in labelled.posts.iter().enumerate() {
         let events = detector.observe(&post.analyzed);
         collector.collect(index, &events);
@@ -182,7 +217,7 @@ fn replay(
         collector.collect(labelled.posts.len(), &events);
     }
     Ok(Replay {
-        final_coordination: collector.highest_coordination(),
+        coordination: collector.coordination,
         alerts: collector.alerts,
         memory_bytes: detector.memory_bytes(),
         sketch_bytes: detector.sketch_bytes(),
@@ -190,56 +225,66 @@ fn replay(
 }
 
 /// Turns narrative events into alerts: first crossings and repeat crossings.
-struct AlertCollector {
+struct AlertCollector<'a> {
     threshold: Severity,
-    above: std::collections::BTreeMap<NarrativeId, bool>,
-    coordination: std::collections::BTreeMap<NarrativeId, CoordinationSummary>,
-    merged_into: std::collections::BTreeMap<NarrativeId, NarrativeId>,
+    labels: &'a HashMap<&'a str, Vec<String>>,
+    above: BTreeMap<NarrativeId, bool>,
+    coordination: BTreeMap<String, CoordinationSummary>,
     alerts: Vec<Alert>,
 }
 
-impl AlertCollector {
-    fn new(threshold: Severity) -> AlertCollector {
+impl<'a> AlertCollector<'a> {
+    fn new(threshold: Severity, labels: &'a HashMap<&'a str, Vec<String>>) -> AlertCollector<'a> {
         AlertCollector {
             threshold,
+            labels,
             above: Default::default(),
             coordination: Default::default(),
-            merged_into: Default::default(),
             alerts: Vec::new(),
         }
     }
 
-    /// Returns per narrative the highest coordination it or its absorbers reached.
-    fn highest_coordination(&self) -> std::collections::BTreeMap<NarrativeId, CoordinationSummary> {
-        let mut result = self.coordination.clone();
-        for (&id, own) in &self.coordination {
-            let mut best = *own;
-            let mut current = id;
-            // Merges only go to older ids, so the chain ends.
-            while let Some(&survivor) = self.merged_into.get(&current) {
-                if let Some(summary) = self.coordination.get(&survivor) {
-                    if summary.score > best.score {
-                        best = *summary;
-                    }
+    /// Credits a narrative's coordination to the labels that at least half of its cited
+    /// posts and at least half of its recent members carry (the score is judged on its
+    /// recent members, so a narrative of background posts that the event's posts
+    /// briefly outnumber in one window is not credited), keeping per label the report
+    /// judged on the most known-author posts (the score is shrunk on few posts, so the
+    /// largest sample is the best estimate).
+    fn coordination_of(&mut self, narrative: &vigie_domain::Narrative) {
+        let majority_labels = |ids: &[String]| -> Vec<String> {
+            let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+            for id in ids {
+                for label in self.labels.get(id.as_str()).into_iter().flatten() {
+                    *counts.entry(label.as_str()).or_insert(0) += 1;
                 }
-                current = survivor;
             }
-            result.insert(id, best);
+            counts
+                .into_iter()
+                .filter(|(_, count)| 2 * count >= ids.len().max(1))
+                .map(|(label, _)| label.to_owned())
+                .collect()
+        };
+        let members = majority_labels(&narrative.member_post_ids);
+        let cited = if narrative.window_post_ids.is_empty() {
+            members.clone()
+        } else {
+            majority_labels(&narrative.window_post_ids)
+        };
+        let summary = CoordinationSummary::of(narrative);
+        for label in cited.into_iter().filter(|label| members.contains(label)) {
+            let best = self.coordination.entry(label).or_insert(summary);
+            if summary.known_author_posts >= best.known_author_posts {
+                *best = summary;
+            }
         }
-        result
     }
 
     fn collect(&mut self, stream_index: usize, events: &[NarrativeEvent]) {
         for event in events {
             let narrative = &event.narrative;
-            let summary = CoordinationSummary::of(narrative);
-            let best = self.coordination.entry(narrative.id).or_insert(summary);
-            if summary.score >= best.score {
-                *best = summary;
-            }
+            self.coordination_of(narrative);
             if let NarrativeEventKind::Merged { absorbed } = event.kind {
                 // The absorbed narrative's story goes on in the survivor.
-                self.merged_into.insert(absorbed, narrative.id);
                 let absorbed_above = self.above.remove(&absorbed).unwrap_or(false);
                 if absorbed_above {
                     self.above.insert(narrative.id, true);
@@ -256,7 +301,14 @@ impl AlertCollector {
                         stream_index,
                         repeat: was.is_some(),
                         label: narrative.label.clone(),
-                        member_post_ids: narrative.member_post_ids.clone(),
+                        // The posts that made it burst, not its whole history: a
+                        // narrative that started on background chatter and grew on an
+                        // event's posts is, at its alert, about the event.
+                        member_post_ids: if narrative.window_post_ids.is_empty() {
+                            narrative.member_post_ids.clone()
+                        } else {
+                            narrative.window_post_ids.clone()
+                        },
                         coordination: narrative.coordination.score,
                         severity: narrative.severity,
                     });

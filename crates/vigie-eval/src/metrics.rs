@@ -4,7 +4,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use vigie_domain::{NarrativeId, Severity};
+use vigie_domain::Severity;
 
 use crate::{EvalOptions, Labelled};
 
@@ -115,7 +115,8 @@ pub struct EventReport {
     pub first_alert_label: Option<String>,
     /// Every matching alert: time, narrative, whether it repeats, label.
     pub alerts: Vec<String>,
-    /// The highest coordination reached by its matching narratives.
+    /// The coordination of the narratives whose cited posts were mostly its posts,
+    /// judged on the most known-author posts.
     pub coordination: Option<CoordinationSummary>,
 }
 
@@ -306,17 +307,11 @@ pub(crate) fn measure(
 pub(crate) fn per_event(
     labelled: &Labelled,
     alerts: &[Alert],
-    coordination: &BTreeMap<NarrativeId, CoordinationSummary>,
+    coordination: &BTreeMap<String, CoordinationSummary>,
     options: &EvalOptions,
 ) -> Vec<EventReport> {
     let truth = truth(labelled);
     let (by_event, _) = matches_by_event(&truth, alerts, options);
-    let coordination_of = |key: &str| {
-        coordination
-            .iter()
-            .find(|(id, _)| id.to_string() == key)
-            .map(|(_, score)| *score)
-    };
     by_event
         .iter()
         .map(|(event, list)| {
@@ -343,10 +338,7 @@ pub(crate) fn per_event(
                         )
                     })
                     .collect(),
-                coordination: list
-                    .iter()
-                    .filter_map(|a| coordination_of(&a.key))
-                    .max_by(|a, b| a.score.total_cmp(&b.score)),
+                coordination: coordination.get(event).copied(),
             }
         })
         .collect()

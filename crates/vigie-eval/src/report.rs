@@ -6,7 +6,6 @@ use std::fmt::Write;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use vigie_detect::DetectorConfig;
-use vigie_domain::NarrativeId;
 
 use crate::metrics::{Alert, CoordinationSummary, EventReport, MethodReport};
 use crate::Labelled;
@@ -48,7 +47,8 @@ pub struct FocusReport {
     pub posts_before_alert: Option<usize>,
     /// The narrative's coordination score at the alert.
     pub coordination_at_alert: Option<f64>,
-    /// The highest coordination of the narrative (or of the one that absorbed it).
+    /// The coordination of the narratives whose cited posts mostly mention it, judged on
+    /// the most known-author posts.
     pub coordination_final: Option<CoordinationSummary>,
 }
 
@@ -354,7 +354,7 @@ pub(crate) fn focus(
     hashtag: &str,
     labelled: &Labelled,
     alerts: &[Alert],
-    coordination: &BTreeMap<NarrativeId, CoordinationSummary>,
+    coordination: &BTreeMap<String, CoordinationSummary>,
 ) -> FocusReport {
     let needle = hashtag.trim_start_matches('#').to_lowercase();
     let mentions: Vec<usize> = labelled
@@ -378,7 +378,7 @@ pub(crate) fn focus(
             || 2 * cited >= alert.member_post_ids.len().max(1)
     });
     FocusReport {
-        hashtag: needle,
+        hashtag: needle.clone(),
         posts: mentions.len(),
         first_post: mentions
             .first()
@@ -387,11 +387,6 @@ pub(crate) fn focus(
         alert_label: alert.map(|a| a.label.clone()),
         posts_before_alert: alert.map(|a| mentions.partition_point(|&i| i < a.stream_index)),
         coordination_at_alert: alert.map(|a| a.coordination),
-        coordination_final: alert.and_then(|a| {
-            coordination
-                .iter()
-                .find(|(id, _)| id.to_string() == a.key)
-                .map(|(_, summary)| *summary)
-        }),
+        coordination_final: coordination.get(&format!("#{needle}")).copied(),
     }
 }

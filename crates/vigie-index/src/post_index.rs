@@ -170,8 +170,11 @@ impl PostIndex {
     ///
     /// Before committing, deletes the posts that fell out of the retention period. When
     /// this returns, the posts are durable, their offsets are in the commit payload
-    /// ([`PostIndex::committed_checkpoint`]) and searches see them. On error nothing of
-    /// this commit is durable; the caller should stop rather than acknowledge offsets.
+    /// ([`PostIndex::committed_checkpoint`]) and searches see them. On
+    /// [`IndexError::Retention`] or [`IndexError::Commit`] nothing of this commit is
+    /// durable; on [`IndexError::Reload`] it is durable (and `committed_checkpoint` says
+    /// so) but searches do not see it yet. Either way the caller should stop rather than
+    /// acknowledge offsets.
     pub fn commit(&mut self, checkpoint: &Checkpoint) -> Result<CommitStats, IndexError> {
         let started = Instant::now();
         let deleted_by_retention = self.delete_expired()?;
@@ -188,13 +191,14 @@ impl PostIndex {
         prepared
             .commit()
             .map_err(|source| IndexError::Commit { source })?;
+        // The commit is durable from here on: record it before anything else can fail.
+        let posts = self.pending_posts();
+        self.committed = payload;
+        self.pending = PendingPosts::default();
         self.reader
             .reload()
             .map_err(|source| IndexError::Reload { source })?;
 
-        let posts = self.pending_posts();
-        self.committed = payload;
-        self.pending = PendingPosts::default();
         let stats = CommitStats {
             posts,
             deleted_by_retention,

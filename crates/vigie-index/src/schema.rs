@@ -122,10 +122,18 @@ pub(crate) fn check_schema(
     })
 }
 
-/// Converts to Tantivy's date type, at microsecond precision (Tantivy's own limit is
-/// nanoseconds, which cannot represent dates past 2262).
+/// Converts to Tantivy's date type, clamped to its range.
+///
+/// Tantivy counts nanoseconds in an `i64`, so it cannot represent dates before 1677-09-21
+/// or after 2262-04-11, which `created_at` (and `since`/`until`) may hold: its own
+/// `from_timestamp_micros` multiplies without a check and overflows on them. Such dates
+/// become Tantivy's `MIN`/`MAX`, which sort and filter as "before/after everything".
 pub(crate) fn to_tantivy_date(time: DateTime<Utc>) -> tantivy::DateTime {
-    tantivy::DateTime::from_timestamp_micros(time.timestamp_micros())
+    match time.timestamp_nanos_opt() {
+        Some(nanos) => tantivy::DateTime::from_timestamp_nanos(nanos),
+        None if time.timestamp() < 0 => tantivy::DateTime::MIN,
+        None => tantivy::DateTime::MAX,
+    }
 }
 
 /// Converts from Tantivy's date type.
@@ -191,5 +199,20 @@ impl Fields {
         document.add_text(self.source, post.origin.source_name());
         document.add_text(self.origin, post.origin.describe());
         document
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_outside_tantivys_range_are_clamped_not_overflowed() {
+        let far_future: DateTime<Utc> = "9999-12-31T00:00:00Z".parse().unwrap();
+        let far_past: DateTime<Utc> = "0001-01-01T00:00:00Z".parse().unwrap();
+        assert_eq!(to_tantivy_date(far_future), tantivy::DateTime::MAX);
+        assert_eq!(to_tantivy_date(far_past), tantivy::DateTime::MIN);
+        let usual: DateTime<Utc> = "2015-11-26T10:00:00.123456Z".parse().unwrap();
+        assert_eq!(from_tantivy_date(to_tantivy_date(usual)), usual);
     }
 }

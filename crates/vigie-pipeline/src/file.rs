@@ -257,9 +257,16 @@ impl Reader {
         let mut consumed = 0u64;
         loop {
             line.clear();
-            let n = input
-                .read_until(b'\n', &mut line)
-                .map_err(|err| read_error(path, err))?;
+            let n = match input.read_until(b'\n', &mut line) {
+                Ok(n) => n,
+                Err(err) => {
+                    // Hand on the complete lines read before the error (a truncated or
+                    // corrupt gzip file still yields its good posts); the partial line is
+                    // dropped, and the error then stops the pipeline.
+                    self.flush(&mut batch, &name, &mut consumed)?;
+                    return Err(read_error(path, err));
+                }
+            };
             if n == 0 {
                 break;
             }
@@ -269,12 +276,13 @@ impl Reader {
                 continue; // blank lines separate nothing and carry nothing
             }
             consumed += 1;
-            let origin = Origin::File {
+            // Built twice on a reject rather than cloned for every post.
+            let origin = || Origin::File {
                 path: name.clone(),
                 line: line_number,
             };
             let limits = self.config.limits.decode_limits_now();
-            match decode_post(content, &limits, origin.clone()) {
+            match decode_post(content, &limits, origin()) {
                 Ok(post) => {
                     if let Some(pacer) = pacer.as_mut() {
                         let wait = pacer.wait_for(post.created_at);
@@ -288,6 +296,7 @@ impl Reader {
                     batch.posts.push(post);
                 }
                 Err(rejection) => {
+                    let origin = origin();
                     self.keep_rejected(&rejection, &origin, content)?;
                     batch.rejections.push(RejectedInput { rejection, origin });
                 }
@@ -523,6 +532,37 @@ mod tests {
         assert_eq!(all.posts[9].id, "9");
         let (read, total) = source.progress();
         assert_eq!(read, total);
+    }
+
+    #[tokio::test]
+    async fn posts_read_before_a_read_error_are_handed_on() {
+        use flate2::{write::GzEncoder, Compression};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("truncated.jsonl.gz");
+        let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+        for i in 0..5 {
+            writeln!(
+                gz,
+                r#"{{"id":{i},"text":"post {i}","created_at":{}}}"#,
+                1_448_000_000 + i
+            )
+            .unwrap();
+        }
+        let mut bytes = gz.finish().unwrap();
+        // Cut the gzip trailer (CRC and size): every line decodes, then reading fails.
+        bytes.truncate(bytes.len() - 8);
+        std::fs::write(&path, bytes).unwrap();
+        let mut source = FileSource::start(config(vec![path], None)).unwrap();
+        let mut ids = Vec::new();
+        let err = loop {
+            match source.next_batch().await {
+                Ok(Some(batch)) => ids.extend(batch.posts.into_iter().map(|p| p.id)),
+                Ok(None) => panic!("a truncated gzip file must end with an error"),
+                Err(err) => break err,
+            }
+        };
+        assert!(matches!(err, SourceError::Read { .. }), "{err:?}");
+        assert_eq!(ids, ["0", "1", "2", "3", "4"]);
     }
 
     #[tokio::test]

@@ -130,6 +130,9 @@ impl Source for KafkaSource {
             .pending
             .deadline
             .get_or_insert_with(|| Instant::now() + max_wait);
+        // Read the clock once per call, not per message; a call lasts at most
+        // `batch_max_wait_ms`, far below any sensible `max_future`.
+        let limits = self.limits.decode_limits_now();
         while self.pending.len() < self.config.batch_max_messages {
             let received = tokio::select! {
                 received = self.consumer.recv() => received,
@@ -138,11 +141,7 @@ impl Source for KafkaSource {
             match received {
                 // Decoding stays on the runtime: a message is at most `max_message_bytes`
                 // and parsing a batch costs far less than the fetch that brought it.
-                Ok(message) => self.pending.accept(
-                    &message,
-                    &self.limits.decode_limits_now(),
-                    &mut self.reject_log,
-                ),
+                Ok(message) => self.pending.accept(&message, &limits, &mut self.reject_log),
                 Err(KafkaError::MessageConsumptionFatal(code)) => {
                     return Err(SourceError::Read {
                         source_name: self.config.topics.join(","),
@@ -226,18 +225,20 @@ impl PendingBatch {
                 self.consumed.insert(topic.to_owned(), 1);
             }
         }
-        let origin = Origin::Kafka {
+        // Built twice on a reject rather than cloned for every post.
+        let origin = || Origin::Kafka {
             topic: topic.to_owned(),
             partition,
             offset,
         };
         let decoded = match message.payload() {
             None | Some([]) => Err(empty_message()),
-            Some(payload) => decode_post(payload, limits, origin.clone()),
+            Some(payload) => decode_post(payload, limits, origin()),
         };
         match decoded {
             Ok(post) => self.batch.posts.push(post),
             Err(rejection) => {
+                let origin = origin();
                 if let Some(suppressed) = reject_log.allow(std::time::Instant::now(), LOG_INTERVAL)
                 {
                     warn!(

@@ -7,6 +7,7 @@
 //! for Cyrillic words, the Ukrainian stem. A query term is one of those forms (see
 //! [`Analyzer::analyze_query`]), so it matches whatever language the post was in.
 
+use std::collections::HashSet;
 use std::sync::OnceLock;
 
 use jieba_rs::Jieba;
@@ -97,24 +98,34 @@ impl Analyzer {
         let mut emitter = self.emitter(&analysis.lang, analysis.lang_source);
         emitter.tokens = std::mem::take(&mut analysis.tokens);
         emitter.position = emitter.tokens.last().map_or(0, |t| t.position + 1);
-        let has = |tokens: &[Token], kind: TokenKind, text: &str| {
-            tokens.iter().any(|t| t.kind == kind && t.text == text)
-        };
+        // A set, not a scan of the tokens per given item: a 1 MB message can list
+        // 100,000 distinct hashtags, and the scan made that quadratic.
+        let mut seen: HashSet<(TokenKind, String)> = emitter
+            .tokens
+            .iter()
+            .filter(|t| {
+                matches!(
+                    t.kind,
+                    TokenKind::Hashtag | TokenKind::Mention | TokenKind::Url
+                )
+            })
+            .map(|t| (t.kind, t.text.clone()))
+            .collect();
         for tag in &post.hashtags {
             let body = tag.trim().trim_start_matches('#');
-            if !body.is_empty() && !has(&emitter.tokens, TokenKind::Hashtag, &fold(body)) {
+            if !body.is_empty() && seen.insert((TokenKind::Hashtag, fold(body))) {
                 emitter.hashtag(body, None);
             }
         }
         for mention in &post.mentions {
             let name = mention.trim().trim_start_matches('@');
-            if !name.is_empty() && !has(&emitter.tokens, TokenKind::Mention, &fold(name)) {
+            if !name.is_empty() && seen.insert((TokenKind::Mention, fold(name))) {
                 emitter.mention(name, 0, 0);
             }
         }
         for url in &post.urls {
             if let Some(normalized) = normalize_url(url.trim()) {
-                if !has(&emitter.tokens, TokenKind::Url, &normalized.url) {
+                if seen.insert((TokenKind::Url, normalized.url.clone())) {
                     emitter.url(normalized, 0, 0);
                 }
             }

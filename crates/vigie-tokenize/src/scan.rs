@@ -105,19 +105,28 @@ fn url_at(text: &str, i: usize) -> Option<Piece> {
         .unwrap_or(rest.len() - scheme_len);
     let mut link = &rest[..scheme_len + body_len];
     // Trailing punctuation belongs to the sentence, unless it closes a bracket opened in
-    // the link (Wikipedia's `..._(film)`).
+    // the link (Wikipedia's `..._(film)`). Brackets are counted once and kept up to date
+    // as the end is trimmed: recounting per trimmed char is quadratic on `http://a)))…`.
+    let count = |c: u8| link.bytes().filter(|&b| b == c).count();
+    let (open_paren, mut close_paren) = (count(b'('), count(b')'));
+    let (open_bracket, mut close_bracket) = (count(b'['), count(b']'));
     while link.len() > scheme_len {
         let Some(last) = link.chars().next_back() else {
             break;
         };
         let trailing = match last {
             '.' | ',' | ';' | ':' | '!' | '?' | '\'' | '’' | '*' => true,
-            ')' => link.matches(')').count() > link.matches('(').count(),
-            ']' => link.matches(']').count() > link.matches('[').count(),
+            ')' => close_paren > open_paren,
+            ']' => close_bracket > open_bracket,
             _ => false,
         };
         if !trailing {
             break;
+        }
+        match last {
+            ')' => close_paren -= 1,
+            ']' => close_bracket -= 1,
+            _ => {}
         }
         link = &link[..link.len() - last.len_utf8()];
     }
@@ -417,6 +426,16 @@ mod tests {
             vec![(Word, "http"), (Word, "nothing")]
         );
         assert_eq!(pieces("www."), vec![(Word, "www")]);
+    }
+
+    #[test]
+    fn trimming_many_closing_brackets_is_linear() {
+        // 64 KiB of `)` after a link took seconds when brackets were recounted per char.
+        let text = format!("http://a.b/{}", ")".repeat(64 * 1024));
+        let started = std::time::Instant::now();
+        assert_eq!(pieces(&text)[0], (Url, "http://a.b/"));
+        let took = started.elapsed();
+        assert!(took < std::time::Duration::from_secs(1), "{took:?}");
     }
 
     #[test]

@@ -32,7 +32,12 @@ pub(crate) struct NormalizedUrl {
 /// Returns the normal form of an `http(s)://` or `www.` link, or `None` when it does not
 /// parse as a web link with a host.
 pub(crate) fn normalize_url(raw: &str) -> Option<NormalizedUrl> {
-    let parsed = if raw.len() >= 4 && raw[..4].eq_ignore_ascii_case("www.") {
+    // Bytes, not `raw[..4]`: producer-given links may put a multi-byte char across byte 4.
+    let parsed = if raw
+        .as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"www."))
+    {
         Url::parse(&format!("http://{raw}")).ok()?
     } else {
         Url::parse(raw).ok()?
@@ -140,5 +145,11 @@ mod tests {
         assert!(normalize_url("mailto:someone@example.org").is_none());
         assert!(normalize_url("http://").is_none());
         assert!(normalize_url("not a link").is_none());
+    }
+
+    #[test]
+    fn a_multibyte_char_across_byte_four_is_not_a_panic() {
+        assert!(normalize_url("ab€").is_none());
+        assert!(normalize_url("www€.example").is_none());
     }
 }

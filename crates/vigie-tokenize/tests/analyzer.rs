@@ -529,6 +529,26 @@ fn producer_items_are_merged_without_duplicates() {
 }
 
 #[test]
+fn many_producer_items_are_merged_in_linear_time() {
+    // A 1 MB message can list ~100,000 distinct hashtags; checking each against every token
+    // emitted so far took minutes. Also: a producer link with a multi-byte char across its
+    // fourth byte panicked in link normalisation.
+    let mut post = Post::for_test("1", "text", Utc.timestamp_opt(0, 0).unwrap());
+    post.lang = Some("en".into());
+    post.hashtags = (0..20_000).map(|i| format!("tag{i}")).collect();
+    post.mentions = (0..20_000).map(|i| format!("user{i}")).collect();
+    post.urls = vec!["ab€".into()];
+    let analyzer = analyzer();
+    let started = std::time::Instant::now();
+    let analysis = analyzer.analyze_post(&post);
+    let took = started.elapsed();
+    assert_eq!(analysis.terms_of(TokenKind::Hashtag).count(), 20_000);
+    assert_eq!(analysis.terms_of(TokenKind::Mention).count(), 20_000);
+    assert_eq!(analysis.terms_of(TokenKind::Url).count(), 0);
+    assert!(took < std::time::Duration::from_secs(2), "{took:?}");
+}
+
+#[test]
 fn chinese_is_cut_with_a_dictionary() {
     let analysis = analyzer().analyze("我们支持乌克兰人民", Some("zh"));
     let words: Vec<&str> = analysis.terms_of(TokenKind::Word).collect();

@@ -123,10 +123,13 @@ impl std::str::FromStr for Speed {
         let factor: f64 = s.trim_end_matches(['x', 'X']).parse().map_err(|_| {
             format!("speed must be \"max\" or a positive number (e.g. 60), not {s:?}")
         })?;
-        if factor.is_finite() && factor > 0.0 {
+        // Below 0.001× a replay of one post per hour would wait six weeks; it is a typo.
+        if factor.is_finite() && factor >= 0.001 {
             Ok(Speed::Times(factor))
         } else {
-            Err(format!("speed must be positive, not {s:?}"))
+            Err(format!(
+                "speed must be \"max\" or a number from 0.001 up, not {s:?}"
+            ))
         }
     }
 }
@@ -392,23 +395,11 @@ impl Config {
                         "a [kafka] section is required when source.kind = \"kafka\"",
                     )
                 })?;
-                if kafka.brokers.trim().is_empty() {
-                    return Err(invalid("kafka.brokers", "must not be empty"));
-                }
-                if kafka.topics.is_empty() || kafka.topics.iter().any(|t| t.trim().is_empty()) {
-                    return Err(invalid(
-                        "kafka.topics",
-                        "must list at least one non-empty topic",
-                    ));
-                }
-                if kafka.group_id.trim().is_empty() {
-                    return Err(invalid("kafka.group_id", "must not be empty"));
-                }
-                if kafka.topics.contains(&kafka.dead_letter_topic) {
-                    return Err(invalid(
-                        "kafka.dead_letter_topic",
-                        "must differ from the input topics",
-                    ));
+                // One set of rules, kept next to the Kafka source; keys prefixed here.
+                if let Err(vigie_source_kafka::KafkaSourceError::Config { key, reason }) =
+                    kafka.validate()
+                {
+                    return Err(invalid(&format!("kafka.{key}"), reason));
                 }
             }
             _ => {}

@@ -87,7 +87,7 @@ impl Tokenizer for KeywordTokenizer {
 pub(crate) fn fold_keyword(text: &str) -> String {
     let trimmed = text.trim();
     let bare = trimmed.strip_prefix(['#', '@']).unwrap_or(trimmed);
-    bare.to_lowercase()
+    vigie_tokenize::fold_term(bare)
 }
 
 /// A token stream over tokens computed up front.
@@ -139,5 +139,8 @@ mod tests {
         assert_eq!(terms(KeywordTokenizer, " @U_123 "), vec!["u_123"]);
         assert_eq!(terms(KeywordTokenizer, "NYTimes.com"), vec!["nytimes.com"]);
         assert!(terms(KeywordTokenizer, "  ").is_empty());
+        // Accents and compatibility forms fold like the analyzer folds hashtags.
+        assert_eq!(terms(KeywordTokenizer, "#Élection"), vec!["election"]);
+        assert_eq!(terms(KeywordTokenizer, "#ＫｏｃｈFarms"), vec!["kochfarms"]);
     }
 }

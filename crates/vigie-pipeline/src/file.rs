@@ -257,7 +257,8 @@ impl Reader {
         let mut consumed = 0u64;
         loop {
             line.clear();
-            let n = match input.read_until(b'\n', &mut line) {
+            let limit = self.config.limits.decode.max_message_bytes;
+            let n = match read_line_bounded(&mut input, &mut line, limit) {
                 Ok(n) => n,
                 Err(err) => {
                     // Hand on the complete lines read before the error (a truncated or
@@ -271,7 +272,11 @@ impl Reader {
                 break;
             }
             line_number += 1;
-            let content = trim_line_end(&line);
+            let mut content = trim_line_end(&line);
+            if line_number == 1 {
+                // A UTF-8 byte-order mark (editors on Windows add one) is not part of the JSON.
+                content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
+            }
             if content.iter().all(u8::is_ascii_whitespace) {
                 continue; // blank lines separate nothing and carry nothing
             }
@@ -366,6 +371,36 @@ impl Reader {
                 return true;
             }
             std::thread::sleep(left.min(Duration::from_millis(100)));
+        }
+    }
+}
+
+/// Reads one line like `read_until(b'\n')`, but keeps at most `limit + 1` bytes of it: a
+/// longer line is still consumed to its end (so the next line starts right) and is then
+/// rejected as too large by decoding, without ever holding a huge line in memory.
+/// Returns the number of bytes consumed, 0 at the end of input.
+fn read_line_bounded(input: &mut dyn BufRead, line: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
+    let mut consumed = 0;
+    loop {
+        let available = match input.fill_buf() {
+            Ok(available) => available,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if available.is_empty() {
+            return Ok(consumed);
+        }
+        let (chunk, done) = match available.iter().position(|&b| b == b'\n') {
+            Some(end) => (&available[..=end], true),
+            None => (available, false),
+        };
+        let room = (limit + 1).saturating_sub(line.len());
+        line.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let used = chunk.len();
+        input.consume(used);
+        consumed += used;
+        if done {
+            return Ok(consumed);
         }
     }
 }
@@ -563,6 +598,42 @@ mod tests {
         };
         assert!(matches!(err, SourceError::Read { .. }), "{err:?}");
         assert_eq!(ids, ["0", "1", "2", "3", "4"]);
+    }
+
+    #[tokio::test]
+    async fn huge_lines_are_rejected_without_being_held_and_a_bom_is_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big.jsonl");
+        let huge = format!(r#"{{"id":"big","text":"{}","created_at":1}}"#, "x".repeat(5_000));
+        let content = format!(
+            "\u{feff}{}\n{huge}\n{}\n",
+            r#"{"id":"a","text":"first","created_at":1420628800}"#,
+            r#"{"id":"b","text":"after","created_at":1420628801}"#
+        );
+        std::fs::write(&path, content).unwrap();
+        let mut cfg = config(vec![path], None);
+        cfg.limits.decode.max_message_bytes = 1_000;
+        cfg.limits.decode.max_text_bytes = 500;
+        let mut source = FileSource::start(cfg).unwrap();
+        let all = read_all(&mut source).await;
+        let ids: Vec<_> = all.posts.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["a", "b"]);
+        assert_eq!(all.rejections.len(), 1);
+        assert_eq!(all.rejections[0].rejection.reason, RejectReason::TooLarge);
+    }
+
+    #[test]
+    fn bounded_line_reads_keep_at_most_the_limit_and_consume_the_rest() {
+        let data = b"0123456789\nab\n";
+        let mut input = std::io::BufReader::with_capacity(4, &data[..]);
+        let mut line = Vec::new();
+        assert_eq!(read_line_bounded(&mut input, &mut line, 3).unwrap(), 11);
+        assert_eq!(line, b"0123");
+        line.clear();
+        assert_eq!(read_line_bounded(&mut input, &mut line, 3).unwrap(), 3);
+        assert_eq!(line, b"ab\n");
+        line.clear();
+        assert_eq!(read_line_bounded(&mut input, &mut line, 3).unwrap(), 0);
     }
 
     #[tokio::test]

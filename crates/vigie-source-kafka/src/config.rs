@@ -115,8 +115,9 @@ impl KafkaConfig {
         if self.batch_max_messages == 0 {
             return invalid("batch_max_messages", "must be at least 1");
         }
-        if self.batch_max_wait_ms == 0 {
-            return invalid("batch_max_wait_ms", "must be at least 1");
+        if !(1..=60_000).contains(&self.batch_max_wait_ms) {
+            // Longer waits would delay time-based index commits and shutdown.
+            return invalid("batch_max_wait_ms", "must be between 1 and 60000");
         }
         for (key, reason) in RESERVED_PROPERTIES {
             if self.properties.contains_key(key) {
@@ -256,6 +257,13 @@ mod tests {
             (
                 KafkaConfig {
                     batch_max_wait_ms: 0,
+                    ..base.clone()
+                },
+                "batch_max_wait_ms",
+            ),
+            (
+                KafkaConfig {
+                    batch_max_wait_ms: u64::MAX,
                     ..base.clone()
                 },
                 "batch_max_wait_ms",

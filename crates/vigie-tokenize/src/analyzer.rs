@@ -16,7 +16,7 @@ use vigie_domain::{Analysis, LangSource, Post, Token, TokenKind};
 use whatlang::Detector;
 
 use crate::config::AnalyzerConfig;
-use crate::fold::{finish_fold_into, lower_into, word_script, Script};
+use crate::fold::{finish_fold_into, fold_word, lower_into, word_script, Script};
 use crate::languages::{
     correct_cyrillic, iso_code, normalize_lang_code, whatlang_lang, CyrillicMarkers,
     LanguageProfile, Languages, STEMMED_LANGUAGES,
@@ -113,13 +113,13 @@ impl Analyzer {
             .collect();
         for tag in &post.hashtags {
             let body = tag.trim().trim_start_matches('#');
-            if !body.is_empty() && seen.insert((TokenKind::Hashtag, fold(body))) {
+            if !body.is_empty() && seen.insert((TokenKind::Hashtag, fold_word(body))) {
                 emitter.hashtag(body, None);
             }
         }
         for mention in &post.mentions {
             let name = mention.trim().trim_start_matches('@');
-            if !name.is_empty() && seen.insert((TokenKind::Mention, fold(name))) {
+            if !name.is_empty() && seen.insert((TokenKind::Mention, fold_word(name))) {
                 emitter.mention(name, 0, 0);
             }
         }
@@ -185,7 +185,7 @@ impl Analyzer {
                     }
                 }
                 PieceKind::Hashtag => {
-                    let tag = fold(&piece_text[1..]);
+                    let tag = fold_word(&piece_text[1..]);
                     if !tag.is_empty() {
                         emitter.push(tag, TokenKind::Hashtag, from, to);
                         emitter.position += 1;
@@ -316,7 +316,7 @@ impl Analyzer {
         let profiles: Vec<Option<&LanguageProfile>> =
             candidates.iter().map(|c| self.languages.get(c)).collect();
         for piece in pieces.iter().filter(|p| p.kind == PieceKind::Word) {
-            let folded = fold(&text[piece.start..piece.end]);
+            let folded = fold_word(&text[piece.start..piece.end]);
             for (count, profile) in counts.iter_mut().zip(&profiles) {
                 *count += usize::from(profile.is_some_and(|p| p.is_stopword(&folded)));
             }
@@ -369,16 +369,6 @@ fn letter_weight(c: char) -> usize {
         }
         _ => usize::from(c.is_alphabetic()),
     }
-}
-
-/// Returns the index form of a hashtag body or account name.
-fn fold(text: &str) -> String {
-    let script = word_script(text);
-    let mut lowered = String::with_capacity(text.len());
-    lower_into(text, script, &mut lowered);
-    let mut folded = String::with_capacity(lowered.len());
-    finish_fold_into(&lowered, script, &mut folded);
-    folded
 }
 
 /// Converts a byte offset for a token; posts are far below 4 GiB (the decoder limits
@@ -536,7 +526,7 @@ impl Emitter<'_> {
             Some(start) => (offset(start), body_offset(body.len())),
             None => (0, 0),
         };
-        let tag = fold(body);
+        let tag = fold_word(body);
         if tag.is_empty() {
             return;
         }
@@ -560,7 +550,7 @@ impl Emitter<'_> {
     }
 
     fn mention(&mut self, name: &str, from: u32, to: u32) {
-        let name = fold(name);
+        let name = fold_word(name);
         if !name.is_empty() {
             self.push(name, TokenKind::Mention, from, to);
             self.position += 1;

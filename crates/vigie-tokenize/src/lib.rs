@@ -40,3 +40,10 @@ mod url_norm;
 
 pub use analyzer::Analyzer;
 pub use config::{AnalyzerConfig, ConfigError};
+
+/// Folds a term the way the analyzer folds hashtags and mentions (Unicode NFKC, lowercase,
+/// accents stripped where the script allows), so keyword fields queried by name
+/// (`hashtags:#Élection`) meet the analyzer's terms (`election`).
+pub fn fold_term(text: &str) -> String {
+    fold::fold_word(text)
+}

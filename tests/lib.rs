@@ -514,7 +514,12 @@ impl WebhookReceiver {
                 }
             }
         });
-        Ok(WebhookReceiver { port, received, status, stop })
+        Ok(WebhookReceiver {
+            port,
+            received,
+            status,
+            stop,
+        })
     }
 
     /// Returns `http://127.0.0.1:PORT{path}`.
@@ -524,7 +529,8 @@ impl WebhookReceiver {
 
     /// Answers every following request with `status`.
     pub fn answer_with(&self, status: u16) {
-        self.status.store(status, std::sync::atomic::Ordering::Relaxed);
+        self.status
+            .store(status, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Returns every request received so far.
@@ -546,7 +552,10 @@ impl WebhookReceiver {
                 return Ok(requests);
             }
             if Instant::now() > deadline {
-                bail!("{what}: not seen within {timeout:?}; received {} requests", requests.len());
+                bail!(
+                    "{what}: not seen within {timeout:?}; received {} requests",
+                    requests.len()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -561,7 +570,9 @@ impl Drop for WebhookReceiver {
 
 fn serve_one(mut stream: TcpStream, status: u16) -> Option<ReceivedRequest> {
     use std::io::{BufRead, BufReader, Read, Write};
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .ok()?;
     let mut reader = BufReader::new(stream.try_clone().ok()?);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
@@ -580,12 +591,24 @@ fn serve_one(mut stream: TcpStream, status: u16) -> Option<ReceivedRequest> {
             headers.insert(name.trim().to_ascii_lowercase(), value.trim().to_owned());
         }
     }
-    let length: usize = headers.get("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+    let length: usize = headers
+        .get("content-length")
+        .and_then(|l| l.parse().ok())
+        .unwrap_or(0);
     let mut body = vec![0; length];
     reader.read_exact(&mut body).ok()?;
     let reason = if status < 300 { "OK" } else { "Unavailable" };
-    let _ = write!(stream, "HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-    Some(ReceivedRequest { method, path, headers, body, answered: status })
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    Some(ReceivedRequest {
+        method,
+        path,
+        headers,
+        body,
+        answered: status,
+    })
 }
 
 /// A real Alertmanager (Debian's `prometheus-alertmanager`) on a free loopback port, routing
@@ -602,7 +625,10 @@ impl TestAlertmanager {
     pub fn start(webhook_url: &str) -> anyhow::Result<TestAlertmanager> {
         let binary = Path::new("/usr/bin/prometheus-alertmanager");
         if !binary.exists() {
-            bail!("{} is missing: apt-get install prometheus-alertmanager (.ci/run does)", binary.display());
+            bail!(
+                "{} is missing: apt-get install prometheus-alertmanager (.ci/run does)",
+                binary.display()
+            );
         }
         let dir = tempfile::tempdir()?;
         let config = format!(
@@ -614,13 +640,20 @@ impl TestAlertmanager {
         let log = std::fs::File::create(dir.path().join("alertmanager.log"))?;
         let child = Command::new(binary)
             .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!("--storage.path={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
             .arg(format!("--web.listen-address=127.0.0.1:{port}"))
             .arg("--cluster.listen-address=")
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()?;
-        let manager = TestAlertmanager { port, child, _dir: dir };
+        let manager = TestAlertmanager {
+            port,
+            child,
+            _dir: dir,
+        };
         let deadline = Instant::now() + START_TIMEOUT;
         while http_get(port, "/-/ready").map(|(s, _)| s) != Some(200) {
             if Instant::now() > deadline {

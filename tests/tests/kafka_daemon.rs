@@ -478,3 +478,59 @@ async fn two_instances_in_one_group_split_the_partitions() -> anyhow::Result<()>
     assert_eq!(docs_a.len() + docs_b.len(), total);
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vigie_produce_streams_the_sample_into_a_topic() -> anyhow::Result<()> {
+    let broker = TestBroker::start()?;
+    broker.create_topic("demo", 3).await?;
+    let output = Command::new(vigie_binary())
+        .args([
+            "produce",
+            "--sample",
+            "--topic",
+            "demo",
+            "--brokers",
+            &broker.bootstrap,
+        ])
+        .args(["--property", "linger.ms=5"])
+        .env("VIGIE_LOG", "warn")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        stdout.contains("produced 5271 messages to demo"),
+        "{stdout}"
+    );
+    let messages = broker
+        .consume_all("demo", 5271, Duration::from_secs(60))
+        .await?;
+    assert_eq!(messages.len(), 5271);
+    // Keyed by post id, so one post always lands on the same partition.
+    let first = &messages[0];
+    let post: serde_json::Value = serde_json::from_slice(&first.payload)?;
+    assert_eq!(
+        first.key.as_deref(),
+        Some(post["id"].as_str().unwrap().as_bytes())
+    );
+    // A bad property is a clear error, not a hang.
+    let output = Command::new(vigie_binary())
+        .args([
+            "produce",
+            "--sample",
+            "--brokers",
+            &broker.bootstrap,
+            "--property",
+            "no.such.property=1",
+        ])
+        .output()?;
+    assert!(!output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("Kafka client"),
+        "{output:?}"
+    );
+    Ok(())
+}

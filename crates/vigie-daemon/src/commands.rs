@@ -438,3 +438,123 @@ mod tests {
         );
     }
 }
+
+/// Options of `vigie produce`.
+#[derive(Debug, Clone)]
+pub struct ProduceOptions {
+    /// Files to produce, in order (JSONL, .gz, `-`); empty with `sample` set.
+    pub files: Vec<PathBuf>,
+    /// Produce the built-in sample.
+    pub sample: bool,
+    /// Brokers and librdkafka properties (TLS/SASL).
+    pub kafka: vigie_source_kafka::KafkaConfig,
+    /// The topic to write to.
+    pub topic: String,
+    /// `max`, or a multiple of event time.
+    pub speed: Speed,
+}
+
+/// Messages in flight at once while producing.
+const PRODUCE_IN_FLIGHT: usize = 1000;
+
+/// `vigie produce`: writes each line of the inputs as one message (key = the post's id),
+/// paced by the posts' event time; returns the number of messages acknowledged.
+pub async fn produce(options: ProduceOptions, shutdown: CancellationToken) -> anyhow::Result<u64> {
+    use std::io::BufRead;
+    let producer = vigie_source_kafka::PostProducer::new(&options.kafka)?;
+    let (lines_tx, mut lines_rx) =
+        tokio::sync::mpsc::channel::<anyhow::Result<Vec<u8>>>(PRODUCE_IN_FLIGHT);
+    let (files, sample) = (options.files.clone(), options.sample);
+    // Reading (and gunzipping) is blocking work: a plain thread feeds the async sender.
+    std::thread::spawn(move || {
+        let mut inputs: Vec<(String, Box<dyn BufRead>)> = Vec::new();
+        if sample {
+            let reader = flate2::read::MultiGzDecoder::new(SAMPLE_POSTS_GZ);
+            inputs.push(("sample".into(), Box::new(std::io::BufReader::new(reader))));
+        }
+        for path in files {
+            match open_lines(&path) {
+                Ok(reader) => inputs.push((path.display().to_string(), reader)),
+                Err(err) => {
+                    let _ = lines_tx.blocking_send(Err(err));
+                    return;
+                }
+            }
+        }
+        for (name, reader) in inputs {
+            for line in reader.split(b'\n') {
+                let line = line.with_context(|| format!("cannot read {name}"));
+                let stop = line.is_err();
+                if lines_tx.blocking_send(line).is_err() || stop {
+                    return;
+                }
+            }
+        }
+    });
+    let started = std::time::Instant::now();
+    let mut first_event: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut in_flight = tokio::task::JoinSet::new();
+    let mut acknowledged = 0u64;
+    let limits = vigie_domain::DecodeLimits::default();
+    loop {
+        let line = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            line = lines_rx.recv() => match line {
+                Some(line) => line?,
+                None => break,
+            },
+        };
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        // The post's id keys the message (same post, same partition); its event time paces
+        // the replay. A line that does not decode is sent as is: the daemon dead-letters it.
+        let origin = vigie_domain::Origin::File {
+            path: "produce".into(),
+            line: 0,
+        };
+        let decoded = vigie_domain::decode_post(&line, &limits, origin).ok();
+        if let (Speed::Times(speed), Some(post)) = (options.speed, &decoded) {
+            let first = *first_event.get_or_insert(post.created_at);
+            let offset =
+                (post.created_at - first).num_milliseconds().max(0) as f64 / 1000.0 / speed;
+            let due = started + Duration::from_secs_f64(offset.min(86_400.0 * 365.0));
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep_until(due.into()) => {}
+            }
+        }
+        while in_flight.len() >= PRODUCE_IN_FLIGHT {
+            in_flight.join_next().await.expect("not empty")??;
+            acknowledged += 1;
+        }
+        let (producer, topic) = (producer.clone(), options.topic.clone());
+        let key = decoded.map(|post| post.id.into_bytes());
+        in_flight.spawn(async move { producer.send(&topic, key.as_deref(), &line).await });
+    }
+    while let Some(sent) = in_flight.join_next().await {
+        sent??;
+        acknowledged += 1;
+    }
+    Ok(acknowledged)
+}
+
+fn open_lines(path: &Path) -> anyhow::Result<Box<dyn std::io::BufRead>> {
+    use std::io::BufRead;
+    let raw: Box<dyn std::io::Read + Send> = if path.as_os_str() == "-" {
+        Box::new(std::io::stdin())
+    } else {
+        Box::new(
+            std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?,
+        )
+    };
+    let mut reader = std::io::BufReader::new(raw);
+    let gzip = reader.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    Ok(if gzip {
+        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+            reader,
+        )))
+    } else {
+        Box::new(reader)
+    })
+}

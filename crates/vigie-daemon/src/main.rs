@@ -123,6 +123,27 @@ enum Command {
         #[arg(long)]
         focus_hashtag: Option<String>,
     },
+    /// Writes posts to a Kafka topic, one message per line (key = post id), paced by event
+    /// time: the demo producer of docker-compose.yml, and a way to replay files into Kafka.
+    Produce {
+        /// Files to produce (JSONL, .gz, or - for stdin).
+        files: Vec<PathBuf>,
+        /// Produce the built-in sample of real posts.
+        #[arg(long)]
+        sample: bool,
+        /// Bootstrap brokers, host:port[,host:port].
+        #[arg(long, env = "VIGIE_KAFKA__BROKERS")]
+        brokers: String,
+        /// Topic to write to.
+        #[arg(long, default_value = "posts")]
+        topic: String,
+        /// `max`, or a multiple of event time (60 = one hour of posts per minute).
+        #[arg(long, default_value = "max", value_parser = parse_speed)]
+        speed: Speed,
+        /// librdkafka property KEY=VALUE (TLS, SASL…); repeatable.
+        #[arg(long = "property", value_parser = parse_property)]
+        properties: Vec<(String, String)>,
+    },
     /// Validates a configuration file and prints the effective configuration.
     CheckConfig {
         /// The file to check.
@@ -146,6 +167,13 @@ enum Order {
 
 fn parse_speed(text: &str) -> Result<Speed, String> {
     text.parse()
+}
+
+fn parse_property(text: &str) -> Result<(String, String), String> {
+    let (key, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("{text:?} is not KEY=VALUE"))?;
+    Ok((key.trim().to_owned(), value.to_owned()))
 }
 
 fn init_logging(format: LogFormat, filter: &str) {
@@ -278,6 +306,34 @@ async fn run(command: Command) -> anyhow::Result<()> {
             } else {
                 print!("{}", report.to_table());
             }
+            Ok(())
+        }
+        Command::Produce {
+            files,
+            sample,
+            brokers,
+            topic,
+            speed,
+            properties,
+        } => {
+            if files.is_empty() && !sample {
+                anyhow::bail!("give files to produce, or --sample for the built-in sample");
+            }
+            let kafka = vigie_source_kafka::KafkaConfig {
+                brokers,
+                properties: properties.into_iter().collect(),
+                ..vigie_source_kafka::KafkaConfig::default()
+            };
+            commands::spawn_signal_handler(shutdown.clone());
+            let options = commands::ProduceOptions {
+                files,
+                sample,
+                kafka,
+                topic: topic.clone(),
+                speed,
+            };
+            let produced = commands::produce(options, shutdown).await?;
+            println!("produced {produced} messages to {topic}");
             Ok(())
         }
         Command::CheckConfig { file } => commands::check_config(&file),

@@ -284,6 +284,8 @@ fn help_is_available_for_every_command() {
         &["replay", "--help"],
         &["search", "--help"],
         &["check-config", "--help"],
+        &["eval", "--help"],
+        &["produce", "--help"],
     ] {
         let out = run_ok(vigie().args(command));
         assert!(out.contains("Usage:"), "{command:?}: {out}");

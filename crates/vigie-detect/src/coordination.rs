@@ -50,6 +50,8 @@ pub(crate) struct CoordinationParams {
     pub min_accounts: u32,
     pub synchronized_min_groups: u32,
     pub prior_posts: f64,
+    /// The detector's window, which bounds the evidence to the cited posts.
+    pub window_secs: i64,
 }
 
 /// One known-author member post.
@@ -185,10 +187,12 @@ impl CoordinationState {
     }
 
     /// Returns the near-duplicate groups that span enough accounts: root → members.
-    fn groups(&self, params: &CoordinationParams) -> BTreeMap<u32, Vec<u32>> {
+    fn groups(&self, params: &CoordinationParams, since: i64) -> BTreeMap<u32, Vec<u32>> {
         let mut groups: BTreeMap<u32, Vec<u32>> = BTreeMap::new();
         for index in 0..self.members.len() as u32 {
-            groups.entry(self.root(index)).or_default().push(index);
+            if self.members[index as usize].at >= since {
+                groups.entry(self.root(index)).or_default().push(index);
+            }
         }
         groups.retain(|_, members| {
             let mut authors: Vec<&str> = members
@@ -204,9 +208,18 @@ impl CoordinationState {
 
     /// Returns, per link, the members whose posting of it had enough distinct accounts
     /// within ± the coordination interval.
-    fn coordinated_links(&self, params: &CoordinationParams) -> BTreeMap<&str, Vec<u32>> {
+    fn coordinated_links(
+        &self,
+        params: &CoordinationParams,
+        since: i64,
+    ) -> BTreeMap<&str, Vec<u32>> {
         let mut result = BTreeMap::new();
         for (link, posts) in &self.links {
+            let posts: Vec<u32> = posts
+                .iter()
+                .copied()
+                .filter(|&m| self.members[m as usize].at >= since)
+                .collect();
             if posts.len() < params.min_accounts as usize {
                 continue;
             }
@@ -265,14 +278,28 @@ impl CoordinationState {
             .collect()
     }
 
-    /// Returns the shares and the score.
-    pub fn shares(&self, params: &CoordinationParams) -> CoordinationShares {
-        let known = self.members.len();
+    /// Returns, per author, the members posted at or after `since`.
+    fn posts_by_author_since(&self, since: i64) -> BTreeMap<&str, u32> {
+        let mut posts: BTreeMap<&str, u32> = BTreeMap::new();
+        for member in self.members.iter().filter(|m| m.at >= since) {
+            *posts.entry(member.author.as_str()).or_insert(0) += 1;
+        }
+        posts
+    }
+
+    /// Returns the shares and the score of the members posted at or after `since` (Unix
+    /// seconds): the narrative passes the start of the window its alert cites, so that
+    /// its score is judged on the posts it shows rather than on older members (when the
+    /// cited posts have no author, older known-author posts would otherwise speak for
+    /// them).
+    pub fn shares(&self, params: &CoordinationParams, since: i64) -> CoordinationShares {
+        let by_author = self.posts_by_author_since(since);
+        let known = by_author.values().sum::<u32>() as usize;
         if known == 0 {
             return CoordinationShares::default();
         }
-        let groups = self.groups(params);
-        let links = self.coordinated_links(params);
+        let groups = self.groups(params, since);
+        let links = self.coordinated_links(params, since);
         let in_groups: usize = groups.values().map(Vec::len).sum();
         let mut linked: Vec<u32> = links.values().flatten().copied().collect();
         linked.sort_unstable();
@@ -280,7 +307,7 @@ impl CoordinationState {
         let synchronized: u32 = self
             .synchronized_authors(&groups, &links, params)
             .iter()
-            .map(|author| self.posts_by_author.get(*author).copied().unwrap_or(0))
+            .map(|author| by_author.get(*author).copied().unwrap_or(0))
             .sum();
         let share = |count: usize| count as f64 / known as f64;
         let near_duplicate = share(in_groups);
@@ -300,11 +327,11 @@ impl CoordinationState {
 
     /// Returns the evidence an analyst reads: the score, its shares, the largest groups,
     /// the most shared links and the most active accounts.
-    pub fn evidence(&self, params: &CoordinationParams) -> CoordinationEvidence {
-        let shares = self.shares(params);
+    pub fn evidence(&self, params: &CoordinationParams, since: i64) -> CoordinationEvidence {
+        let shares = self.shares(params, since);
         let time = |at: i64| DateTime::<Utc>::from_timestamp(at, 0).unwrap_or_default();
         let mut groups: Vec<NearDuplicateGroup> = self
-            .groups(params)
+            .groups(params, since)
             .into_values()
             .map(|members| {
                 let mut authors: Vec<String> = members
@@ -334,7 +361,7 @@ impl CoordinationState {
         groups.sort_by(|a, b| b.posts.cmp(&a.posts).then(a.first.cmp(&b.first)));
         groups.truncate(EVIDENCE_ITEMS);
         let mut shared_links: Vec<SharedLinkGroup> = self
-            .coordinated_links(params)
+            .coordinated_links(params, since)
             .into_iter()
             .map(|(link, members)| {
                 let mut authors: Vec<String> = members
@@ -357,9 +384,9 @@ impl CoordinationState {
         shared_links.sort_by_key(|group| std::cmp::Reverse(group.distinct_authors));
         shared_links.truncate(EVIDENCE_ITEMS);
         let mut top_accounts: Vec<(String, u32)> = self
-            .posts_by_author
-            .iter()
-            .map(|(author, posts)| (author.clone(), *posts))
+            .posts_by_author_since(since)
+            .into_iter()
+            .map(|(author, posts)| (author.to_owned(), posts))
             .collect();
         top_accounts.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         top_accounts.truncate(EVIDENCE_ITEMS);
@@ -401,6 +428,7 @@ mod tests {
             min_accounts: 3,
             synchronized_min_groups: 2,
             prior_posts: 10.0,
+            window_secs: 3600,
         }
     }
 
@@ -432,7 +460,7 @@ mod tests {
                 &params,
             );
         }
-        let evidence = copied.evidence(&params);
+        let evidence = copied.evidence(&params, i64::MIN);
         assert!(evidence.score > 0.7, "{evidence:?}");
         assert_eq!(evidence.near_duplicate_groups[0].distinct_authors, 40);
         assert_eq!(evidence.shared_links[0].link, "http://x/1");
@@ -451,7 +479,7 @@ mod tests {
                 &params,
             );
         }
-        assert!(organic.shares(&params).score < 0.05);
+        assert!(organic.shares(&params, i64::MIN).score < 0.05);
     }
 
     #[test]
@@ -465,7 +493,7 @@ mod tests {
                 &params,
             );
         }
-        assert!(state.shares(&params).score > 0.9);
+        assert!(state.shares(&params, i64::MIN).score > 0.9);
         // The narrative drifts onto organic posts: the copies age out of the evidence.
         for i in 0..MAX_COORDINATION_MEMBERS {
             let own: Vec<u64> = (i as u64 * 100..i as u64 * 100 + 20).collect();
@@ -477,9 +505,9 @@ mod tests {
         }
         assert!(state.len() <= MAX_COORDINATION_MEMBERS);
         assert!(
-            state.shares(&params).score < 0.05,
+            state.shares(&params, i64::MIN).score < 0.05,
             "{:?}",
-            state.shares(&params)
+            state.shares(&params, i64::MIN)
         );
     }
 }

@@ -195,6 +195,7 @@ impl Detector {
             min_accounts: config.coordination_min_accounts,
             synchronized_min_groups: config.synchronized_min_groups,
             prior_posts: config.coordination_prior_posts,
+            window_secs: i64::from(config.window_secs),
         };
         let ignored = config
             .ignored_terms
@@ -546,8 +547,20 @@ impl Detector {
             self.join(best, index);
             self.claim(best, bursting);
             touched.push(best);
-            let bridged: Vec<NarrativeId> =
-                tally.keys().filter(|id| **id != best).copied().collect();
+            // A post bridges two stories only through a term characteristic of the other
+            // one (carried by at least `merge_bridge_share` of its posts): "michael" in
+            // "Michael Essien has Ebola" is a bursting term of a Michael Brown narrative,
+            // but one it rarely carries, so it says nothing about the two being one story.
+            let post_terms = &self.state.recent[index].terms;
+            let bridged: Vec<NarrativeId> = tally
+                .keys()
+                .filter(|id| **id != best)
+                .filter(|id| {
+                    self.state.narratives[*id]
+                        .characteristic_term_in(post_terms, self.config.merge_bridge_share)
+                })
+                .copied()
+                .collect();
             {
                 let mut current = best;
                 for other in bridged {
@@ -685,7 +698,7 @@ impl Detector {
                 narrative.severity = Severity::Low;
                 narrative.peak_window_posts = 0.0;
                 narrative.last_closed_posts = 0.0;
-                narrative.baseline = seed_terms[0].best;
+                narrative.baseline = NarrativeState::seed_baseline(&seed_terms);
                 narrative.last_burst = at;
                 // A new episode of the story: its members are the posts from now on.
                 narrative.member_ids.clear();

@@ -112,11 +112,7 @@ pub(crate) struct NarrativeState {
 impl NarrativeState {
     /// Returns a new narrative seeded with its bursting terms.
     pub fn new(id: NarrativeId, terms: Vec<NarrativeTerm>, at: i64, window: u32) -> NarrativeState {
-        let baseline = terms
-            .iter()
-            .map(|t| t.best)
-            .max_by(|a, b| a.z.total_cmp(&b.z))
-            .expect("a narrative is seeded with at least one term");
+        let baseline = NarrativeState::seed_baseline(&terms);
         NarrativeState {
             id,
             terms,
@@ -146,6 +142,28 @@ impl NarrativeState {
             watch_matches: BTreeMap::new(),
             merged_ids: Vec::new(),
         }
+    }
+
+    /// Returns the baseline of a narrative seeded with `terms`: that of its most specific
+    /// seed term (smallest usual rate, then highest z). The seeding post carries every
+    /// seed term and back-filled posts at least two, so the narrative's usual rate is at
+    /// most its rarest seed's; judging "putin #putindead" against the usual rate and
+    /// variance of "putin" alone would hide the story behind the name's everyday noise.
+    pub fn seed_baseline(terms: &[NarrativeTerm]) -> StoredSignificance {
+        terms
+            .iter()
+            .map(|t| t.best)
+            .min_by(|a, b| a.mean.total_cmp(&b.mean).then(b.z.total_cmp(&a.z)))
+            .expect("a narrative is seeded with at least one term")
+    }
+
+    /// Returns whether the sorted term hashes of a post hold one of the narrative's terms
+    /// carried by at least `share` of its posts.
+    pub fn characteristic_term_in(&self, post_terms: &[u64], share: f64) -> bool {
+        self.terms.iter().any(|term| {
+            f64::from(term.narrative_posts) >= share * self.posts_total as f64
+                && post_terms.binary_search(&term.hash).is_ok()
+        })
     }
 
     /// Returns whether the narrative has the term.
@@ -223,9 +241,15 @@ impl NarrativeState {
     /// and every tenth known-author post after that: the score moves slowly once there
     /// are many posts, and its cost grows with them.
     pub fn refresh_coordination(&mut self, params: &CoordinationParams) -> CoordinationShares {
-        let shares = self.coordination.shares(params);
+        let shares = self.coordination.shares(params, self.cited_since(params));
         self.coordination_score = shares.score;
         shares
+    }
+
+    /// Returns the start of the window a report cites (`window_post_ids`: the previous
+    /// and the current window), Unix seconds; coordination is judged on posts since then.
+    pub fn cited_since(&self, params: &CoordinationParams) -> i64 {
+        i64::from(self.window.saturating_sub(1)) * params.window_secs
     }
 
     /// Returns the known-author posts coordination has examined.
@@ -363,7 +387,7 @@ impl NarrativeState {
             .collect();
         languages.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
         let (growth_z, growth_ratio) = self.growth(elapsed, config.bias_posts);
-        let mut coordination = self.coordination.evidence(params);
+        let mut coordination = self.coordination.evidence(params, self.cited_since(params));
         coordination.score = self.coordination_score;
         Narrative {
             id: self.id,
@@ -476,7 +500,10 @@ impl NarrativeState {
             .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         self.representatives.truncate(REPRESENTATIVES);
         self.coordination.absorb(other.coordination, params);
-        self.coordination_score = self.coordination.shares(params).score;
+        self.coordination_score = self
+            .coordination
+            .shares(params, self.cited_since(params))
+            .score;
         for (watch, posts) in other.watch_matches {
             *self.watch_matches.entry(watch).or_insert(0) += posts;
         }

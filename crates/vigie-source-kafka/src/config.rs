@@ -332,3 +332,34 @@ mod tests {
         assert_eq!(toml::from_str::<KafkaConfig>(&text).unwrap(), config);
     }
 }
+
+#[cfg(test)]
+mod security_tests {
+    use rdkafka::config::ClientConfig;
+    use rdkafka::consumer::BaseConsumer;
+
+    /// Regression guard for the build: librdkafka must be compiled with TLS (the `ssl`
+    /// feature), or every `security.protocol = "SSL"/"SASL_SSL"` deployment fails at start.
+    #[test]
+    fn tls_and_sasl_scram_properties_are_accepted_by_librdkafka() {
+        for (protocol, mechanism) in [
+            ("SSL", None),
+            ("SASL_SSL", Some("SCRAM-SHA-512")),
+            ("SASL_PLAINTEXT", Some("PLAIN")),
+        ] {
+            let mut config = ClientConfig::new();
+            config
+                .set("bootstrap.servers", "127.0.0.1:1")
+                .set("group.id", "t")
+                .set("security.protocol", protocol);
+            if let Some(mechanism) = mechanism {
+                config
+                    .set("sasl.mechanisms", mechanism)
+                    .set("sasl.username", "u")
+                    .set("sasl.password", "p");
+            }
+            let created: Result<BaseConsumer, _> = config.create();
+            assert!(created.is_ok(), "{protocol}: {:?}", created.err());
+        }
+    }
+}

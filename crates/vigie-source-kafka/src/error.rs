@@ -39,6 +39,15 @@ pub enum KafkaSourceError {
         #[source]
         source: KafkaError,
     },
+    /// A message could not be produced (`vigie produce`).
+    #[error("failed to produce to Kafka topic {topic}")]
+    Produce {
+        /// The topic.
+        topic: String,
+        /// The cause.
+        #[source]
+        source: KafkaError,
+    },
     /// Subscribing to the input topics failed.
     #[error("failed to subscribe to Kafka topics {topics:?}")]
     Subscribe {

@@ -25,6 +25,7 @@ mod config;
 mod context;
 mod dead_letter;
 mod error;
+mod producer;
 mod source;
 
 pub use config::KafkaConfig;
@@ -33,4 +34,5 @@ pub use dead_letter::{
     HEADER_SOURCE_TOPIC,
 };
 pub use error::KafkaSourceError;
+pub use producer::PostProducer;
 pub use source::KafkaSource;

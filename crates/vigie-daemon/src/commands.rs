@@ -58,6 +58,7 @@ pub async fn run(config: CheckedConfig, shutdown: CancellationToken) -> anyhow::
     // replay starts from the top, so it starts with fresh baselines too.
     let keep_state = raw.source.kind == SourceKind::Kafka;
     let (stages, detection) = open_stages(&config, keep_state, &metrics)?;
+    let delivery = detection.delivery.clone();
     let state = Arc::new(PipelineState::default());
     let app = AppState {
         metrics: metrics.clone(),
@@ -116,8 +117,20 @@ pub async fn run(config: CheckedConfig, shutdown: CancellationToken) -> anyhow::
         shutdown.cancelled().await;
     }
     tracing::info!("shutting down");
+    drain_alerts(&delivery, Duration::from_secs(3)).await;
     let _ = server.await;
     Ok(())
+}
+
+/// Gives pending alert deliveries a little time; what is left stays in the outbox and is
+/// sent, with the same ids, at the next start.
+async fn drain_alerts(delivery: &vigie_alert::AlertDelivery, timeout: Duration) {
+    if !delivery.drain(timeout).await {
+        tracing::warn!(
+            pending = delivery.depth(),
+            "alert notifications still pending; they are kept in the outbox"
+        );
+    }
 }
 
 /// Opens the analyzer, the index and the detector.
@@ -129,8 +142,11 @@ fn open_stages(
     let raw = &config.raw;
     let analyzer = Arc::new(Analyzer::new(raw.analyzer.clone()));
     let index = open_index(&raw.data_dir, &analyzer, config)?;
+    let delivery = crate::alerting::start_delivery(&raw.alert, &raw.data_dir, metrics)?;
     let (detection, handle) = Detection::open(
         raw.detect.clone(),
+        raw.alert.clone(),
+        delivery.clone(),
         analyzer.clone(),
         &raw.data_dir,
         keep_state,
@@ -218,6 +234,7 @@ pub async fn replay(
         task.abort();
         bar.finish_and_clear();
     }
+    drain_alerts(&detection.delivery, Duration::from_secs(10)).await;
     let mut summary = summary?;
     summary.narratives = detection
         .board

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use vigie_alert::AlertConfig;
 use vigie_detect::{DetectError, DetectorConfig};
 use vigie_domain::DecodeLimits;
 use vigie_index::IndexConfig;
@@ -45,6 +46,8 @@ pub struct Config {
     pub detect: DetectorConfig,
     /// How often detector state is saved.
     pub snapshot: SnapshotConfig,
+    /// Alerts: rules, content, sinks and delivery.
+    pub alert: AlertConfig,
     /// The HTTP server (health, metrics, search API).
     pub http: HttpConfig,
 }
@@ -60,6 +63,7 @@ impl Default for Config {
             index: IndexConfig::default(),
             detect: DetectorConfig::default(),
             snapshot: SnapshotConfig::default(),
+            alert: AlertConfig::default(),
             http: HttpConfig::default(),
         }
     }
@@ -377,6 +381,10 @@ impl Config {
                 }
                 other => invalid("detect.watchlists", other.to_string()),
             });
+        }
+        if let Err(err) = self.alert.validate() {
+            // The alert crate's messages name the key inside `[alert]`.
+            return Err(invalid("alert", err.to_string()));
         }
         if self.snapshot.interval_secs == 0 {
             return Err(invalid("snapshot.interval_secs", "must be at least 1"));

@@ -18,11 +18,13 @@ use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
+use vigie_alert::{AlertConfig, AlertDelivery, AlertView, PolicySnapshot, Silence};
 use vigie_detect::{Detector, DetectorConfig, DetectorCounters, DetectorSnapshot, WatchEntry};
 use vigie_domain::{AnalyzedPost, Checkpoint, Narrative, NarrativeEvent, Origin};
 use vigie_tokenize::Analyzer;
 
-use crate::metrics::Metrics;
+use crate::alerting::Alerting;
+use crate::metrics::{Metrics, TOP_GROWTH_SLOTS};
 
 /// Name of the detector snapshot file inside the data directory.
 pub const SNAPSHOT_FILE: &str = "detector.snapshot";
@@ -56,6 +58,18 @@ pub struct NarrativeBoard {
     pub counters: DetectorCounters,
     /// The watchlists in force.
     pub watchlists: Vec<WatchEntry>,
+    /// Alerts (pending, firing, recently resolved).
+    pub alerts: Vec<AlertView>,
+    /// Silences, active and scheduled.
+    pub silences: Vec<Silence>,
+}
+
+/// What `detector.snapshot` holds: detector and alert-policy state, written together so
+/// they always cover the same offsets.
+#[derive(Serialize, Deserialize)]
+struct StateSnapshot {
+    detector: DetectorSnapshot,
+    alerts: PolicySnapshot,
 }
 
 /// A watchlist change requested through the HTTP API, applied by the indexer thread.
@@ -65,6 +79,15 @@ pub enum WatchCommand {
     Add(WatchEntry, tokio::sync::oneshot::Sender<Result<(), String>>),
     /// Removes an entry by name; replies whether it existed.
     Remove(String, tokio::sync::oneshot::Sender<bool>),
+    /// Acknowledges an alert by fingerprint; replies whether it exists.
+    Ack(String, tokio::sync::oneshot::Sender<bool>),
+    /// Adds a silence; replies with its id or why it is invalid.
+    AddSilence(
+        Silence,
+        tokio::sync::oneshot::Sender<Result<String, String>>,
+    ),
+    /// Removes a silence by id; replies whether it existed.
+    RemoveSilence(String, tokio::sync::oneshot::Sender<bool>),
 }
 
 /// The shared ends of detection: the board and the command queue.
@@ -72,13 +95,16 @@ pub enum WatchCommand {
 pub struct DetectionHandle {
     /// Narratives and events for readers.
     pub board: Arc<RwLock<NarrativeBoard>>,
-    /// Watchlist changes for the indexer thread.
+    /// Watchlist, ack and silence changes for the indexer thread.
     pub commands: std::sync::mpsc::Sender<WatchCommand>,
+    /// Alert delivery (outbox workers), to drain at shutdown.
+    pub delivery: Arc<AlertDelivery>,
 }
 
 /// The detector with its bookkeeping, owned by the indexer thread.
 pub struct Detection {
     detector: Detector,
+    alerting: Alerting,
     board: Arc<RwLock<NarrativeBoard>>,
     commands: std::sync::mpsc::Receiver<WatchCommand>,
     metrics: Metrics,
@@ -136,6 +162,8 @@ impl Detection {
     /// source with offsets) and the file exists. Returns the detection and its shared handle.
     pub fn open(
         config: DetectorConfig,
+        alert_config: AlertConfig,
+        delivery: Arc<AlertDelivery>,
         analyzer: Arc<Analyzer>,
         data_dir: &Path,
         keep_state: bool,
@@ -146,8 +174,11 @@ impl Detection {
             Some(path) if path.exists() => Some(read_snapshot(path)?),
             _ => None,
         };
-        let (detector, covered) = match restored {
-            Some(snapshot) => {
+        let (detector, covered, policy) = match restored {
+            Some(StateSnapshot {
+                detector: snapshot,
+                alerts,
+            }) => {
                 let covered = snapshot.checkpoint.clone();
                 let detector = Detector::restore(config, analyzer, snapshot).context(
                     "cannot restore the detector snapshot (did [detect] sketch sizes change?)",
@@ -156,18 +187,22 @@ impl Detection {
                     posts = detector.counters().posts_observed,
                     "detector state restored"
                 );
-                (detector, covered)
+                (detector, covered, Some(alerts))
             }
             None => (
                 Detector::new(config, analyzer).context("invalid [detect] configuration")?,
                 Checkpoint::new(),
+                None,
             ),
         };
+        let delivery_handle = delivery.clone();
+        let alerting = Alerting::new(alert_config, policy, delivery, metrics.clone());
         metrics.detector_memory.set(detector.memory_bytes() as i64);
         let board = Arc::new(RwLock::new(NarrativeBoard::default()));
         let (tx, rx) = std::sync::mpsc::channel();
         let mut detection = Detection {
             detector,
+            alerting,
             board: board.clone(),
             commands: rx,
             metrics,
@@ -182,6 +217,7 @@ impl Detection {
             DetectionHandle {
                 board,
                 commands: tx,
+                delivery: delivery_handle,
             },
         ))
     }
@@ -208,6 +244,7 @@ impl Detection {
             return;
         }
         self.changed_since_publish = true;
+        self.alerting.remember(post);
         let events = self.detector.observe(post);
         self.metrics.detector_posts_observed.inc();
         if !events.is_empty() {
@@ -217,6 +254,7 @@ impl Detection {
 
     fn record(&mut self, events: Vec<NarrativeEvent>) {
         self.changed_since_publish = true;
+        self.alerting.on_events(&events);
         let mut board = self.board.write().expect("board lock is never poisoned");
         for event in events {
             self.metrics
@@ -261,6 +299,19 @@ impl Detection {
                         .watchlists = watchlists.list();
                     let _ = reply.send(removed);
                 }
+                WatchCommand::Ack(fingerprint, reply) => {
+                    let _ = reply.send(self.alerting.policy_mut().ack(&fingerprint));
+                    self.publish_alerts();
+                }
+                WatchCommand::AddSilence(silence, reply) => {
+                    let added = self.alerting.policy_mut().silences_mut().add(silence);
+                    let _ = reply.send(added.map_err(|err| err.to_string()));
+                    self.publish_alerts();
+                }
+                WatchCommand::RemoveSilence(id, reply) => {
+                    let _ = reply.send(self.alerting.policy_mut().silences_mut().remove(&id));
+                    self.publish_alerts();
+                }
             }
         }
     }
@@ -281,10 +332,51 @@ impl Detection {
                 .with_label_values(&[status])
                 .set(count as i64);
         }
+        self.metrics.narratives_coordinated.set(
+            narratives
+                .iter()
+                .filter(|n| n.coordination.score >= 0.5)
+                .count() as i64,
+        );
+        let mut growth: Vec<f64> = narratives.iter().map(|n| n.growth_ratio).collect();
+        growth.sort_by(|a, b| b.total_cmp(a));
+        for rank in 1..=TOP_GROWTH_SLOTS {
+            let ratio = growth.get(rank - 1).copied().unwrap_or(0.0);
+            self.metrics
+                .narrative_top_growth
+                .with_label_values(&[&rank.to_string()])
+                .set(ratio);
+        }
+        {
+            let mut board = self.board.write().expect("board lock is never poisoned");
+            board.narratives = narratives;
+            board.counters = self.detector.counters().clone();
+            board.watchlists = self.detector.watchlists_mut().list();
+        }
+        self.publish_alerts();
+    }
+
+    /// Advances alerting to the detector's event time (after each batch).
+    pub fn tick(&mut self) {
+        if let Some(now) = self.detector.now() {
+            self.alerting.on_tick(now);
+        }
+    }
+
+    /// Releases held alert groups at the end of a finite input.
+    pub fn finish(&mut self) {
+        self.tick();
+        self.alerting.flush();
+        self.changed_since_publish = true;
+        self.publish();
+    }
+
+    fn publish_alerts(&mut self) {
+        self.alerting.publish_metrics();
+        let policy = self.alerting.policy();
         let mut board = self.board.write().expect("board lock is never poisoned");
-        board.narratives = narratives;
-        board.counters = self.detector.counters().clone();
-        board.watchlists = self.detector.watchlists_mut().list();
+        board.alerts = policy.alerts();
+        board.silences = policy.silences().list();
     }
 
     /// Returns true when snapshots are kept (a source with offsets).
@@ -297,8 +389,12 @@ impl Detection {
         let Some(path) = &self.snapshot_path else {
             return Ok(());
         };
-        let mut snapshot: DetectorSnapshot = self.detector.snapshot();
-        snapshot.checkpoint = checkpoint.clone();
+        let mut detector: DetectorSnapshot = self.detector.snapshot();
+        detector.checkpoint = checkpoint.clone();
+        let snapshot = StateSnapshot {
+            detector,
+            alerts: self.alerting.policy().snapshot(),
+        };
         let tmp = path.with_extension("tmp");
         let mut file = std::io::BufWriter::new(
             std::fs::File::create(&tmp)
@@ -314,7 +410,7 @@ impl Detection {
     }
 }
 
-fn read_snapshot(path: &Path) -> anyhow::Result<DetectorSnapshot> {
+fn read_snapshot(path: &Path) -> anyhow::Result<StateSnapshot> {
     let file =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
     rmp_serde::decode::from_read(std::io::BufReader::new(file)).with_context(|| {

@@ -47,6 +47,16 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/search", get(search))
         .route("/api/v1/narratives", get(list_narratives))
         .route("/api/v1/narratives/{id}", get(get_narrative))
+        .route("/api/v1/alerts", get(list_alerts))
+        .route(
+            "/api/v1/alerts/{fingerprint}/ack",
+            axum::routing::post(ack_alert),
+        )
+        .route("/api/v1/silences", get(list_silences).post(add_silence))
+        .route(
+            "/api/v1/silences/{id}",
+            axum::routing::delete(remove_silence),
+        )
         .route(
             "/api/v1/watchlists",
             get(list_watchlists).post(add_watchlist),
@@ -369,5 +379,129 @@ async fn remove_watchlist(State(state): State<AppState>, Path(name): Path<String
             Json(serde_json::json!({ "error": "the pipeline stopped" })),
         )
             .into_response(),
+    }
+}
+
+/// Sends a command to the indexer thread and waits for its reply.
+async fn command<T>(
+    state: &AppState,
+    make: impl FnOnce(tokio::sync::oneshot::Sender<T>) -> WatchCommand,
+) -> Result<T, Response> {
+    let unavailable = || {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(serde_json::json!({ "error": "the pipeline is not running" })),
+        )
+            .into_response()
+    };
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    state
+        .detection
+        .commands
+        .send(make(reply))
+        .map_err(|_| unavailable())?;
+    answer.await.map_err(|_| unavailable())
+}
+
+/// Query parameters of `GET /api/v1/alerts`.
+#[derive(Debug, Deserialize)]
+struct AlertParams {
+    state: Option<String>,
+    severity: Option<String>,
+    acked: Option<bool>,
+    silenced: Option<bool>,
+}
+
+async fn list_alerts(
+    State(state): State<AppState>,
+    params: Result<Query<AlertParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Query(params) = match params {
+        Ok(params) => params,
+        Err(err) => return bad_request(err.body_text()),
+    };
+    let board = state
+        .detection
+        .board
+        .read()
+        .expect("board lock is never poisoned");
+    let alerts: Vec<_> = board
+        .alerts
+        .iter()
+        .filter(|a| {
+            params
+                .state
+                .as_deref()
+                .is_none_or(|s| a.state.as_str() == s)
+        })
+        .filter(|a| {
+            params
+                .severity
+                .as_deref()
+                .is_none_or(|s| a.severity.as_str() == s)
+        })
+        .filter(|a| params.acked.is_none_or(|acked| a.acked == acked))
+        .filter(|a| {
+            params
+                .silenced
+                .is_none_or(|silenced| a.silenced == silenced)
+        })
+        .collect();
+    Json(serde_json::json!({ "alerts": alerts })).into_response()
+}
+
+async fn ack_alert(State(state): State<AppState>, Path(fingerprint): Path<String>) -> Response {
+    match command(&state, |reply| {
+        WatchCommand::Ack(fingerprint.clone(), reply)
+    })
+    .await
+    {
+        Ok(true) => Json(serde_json::json!({ "acked": fingerprint })).into_response(),
+        Ok(false) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": format!("no alert {fingerprint}") })),
+        )
+            .into_response(),
+        Err(response) => response,
+    }
+}
+
+async fn list_silences(State(state): State<AppState>) -> Response {
+    let board = state
+        .detection
+        .board
+        .read()
+        .expect("board lock is never poisoned");
+    Json(serde_json::json!({ "silences": board.silences })).into_response()
+}
+
+async fn add_silence(
+    State(state): State<AppState>,
+    silence: Result<Json<vigie_alert::Silence>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let Json(silence) = match silence {
+        Ok(silence) => silence,
+        Err(err) => return bad_request(err.body_text()),
+    };
+    match command(&state, |reply| WatchCommand::AddSilence(silence, reply)).await {
+        Ok(Ok(id)) => (StatusCode::CREATED, Json(serde_json::json!({ "id": id }))).into_response(),
+        Ok(Err(message)) => bad_request(message),
+        Err(response) => response,
+    }
+}
+
+async fn remove_silence(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    match command(&state, |reply| {
+        WatchCommand::RemoveSilence(id.clone(), reply)
+    })
+    .await
+    {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        Ok(false) => (
+            StatusCode::NOT_FOUND,
+            Json(serde_json::json!({ "error": format!("no silence {id}") })),
+        )
+            .into_response(),
+        Err(response) => response,
     }
 }

@@ -5,6 +5,7 @@
 //! terminal lives here, so the stage crates stay deterministic and testable.
 #![warn(missing_docs)]
 
+pub mod alerting;
 pub mod commands;
 pub mod config;
 pub mod detection;

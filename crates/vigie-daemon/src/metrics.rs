@@ -4,8 +4,8 @@
 //! rejection reasons, queue names); nothing per post or per narrative becomes a label.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
-    Registry, TextEncoder,
+    Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
 use vigie_domain::RejectReason;
 
@@ -43,7 +43,26 @@ pub struct Metrics {
     pub narratives_active: IntGaugeVec,
     /// Narrative events by kind.
     pub narrative_events: IntCounterVec,
+    /// Active narratives whose coordination score is at least 0.5.
+    pub narratives_coordinated: IntGauge,
+    /// Growth ratio of the fastest-growing active narratives, by rank slot (1 = fastest).
+    pub narrative_top_growth: GaugeVec,
+    /// Alert notifications produced, by kind and severity.
+    pub alert_notifications: IntCounterVec,
+    /// Notifications the outbox failed to accept (lost).
+    pub alert_accept_failures: IntCounter,
+    /// Firing alerts by severity.
+    pub alerts_firing: IntGaugeVec,
+    /// Delivery attempts by sink and outcome (delivered, retried, dead_lettered).
+    pub alert_deliveries: IntCounterVec,
+    /// Time from acceptance in the outbox to delivery, by sink.
+    pub alert_delivery_duration: HistogramVec,
+    /// Notifications waiting in the outbox, by sink.
+    pub alert_outbox_depth: IntGaugeVec,
 }
+
+/// Rank slots of `vigie_narrative_top_growth_ratio`.
+pub const TOP_GROWTH_SLOTS: usize = 5;
 
 impl Metrics {
     /// Registers every metric in a fresh registry.
@@ -104,6 +123,53 @@ impl Metrics {
                 &["kind"],
             )
             .unwrap(),
+            narratives_coordinated: IntGauge::new(
+                "vigie_narratives_coordinated",
+                "Active narratives with a coordination score of at least 0.5.",
+            )
+            .unwrap(),
+            narrative_top_growth: GaugeVec::new(
+                Opts::new(
+                    "vigie_narrative_top_growth_ratio",
+                    "Growth ratio against baseline of the fastest-growing active narratives, by rank slot.",
+                ),
+                &["rank"],
+            )
+            .unwrap(),
+            alert_notifications: IntCounterVec::new(
+                Opts::new("vigie_alert_notifications_total", "Alert notifications produced, by kind and severity."),
+                &["kind", "severity"],
+            )
+            .unwrap(),
+            alert_accept_failures: IntCounter::new(
+                "vigie_alert_accept_failures_total",
+                "Alert notifications the outbox failed to record (lost).",
+            )
+            .unwrap(),
+            alerts_firing: IntGaugeVec::new(
+                Opts::new("vigie_alerts_firing", "Firing alerts by severity."),
+                &["severity"],
+            )
+            .unwrap(),
+            alert_deliveries: IntCounterVec::new(
+                Opts::new("vigie_alert_deliveries_total", "Alert delivery attempts by sink and outcome."),
+                &["sink", "outcome"],
+            )
+            .unwrap(),
+            alert_delivery_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "vigie_alert_delivery_duration_seconds",
+                    "Time from acceptance in the outbox to delivery.",
+                )
+                .buckets(vec![0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 30.0, 120.0, 600.0, 3600.0]),
+                &["sink"],
+            )
+            .unwrap(),
+            alert_outbox_depth: IntGaugeVec::new(
+                Opts::new("vigie_alert_outbox_depth", "Notifications waiting in the outbox, by sink."),
+                &["sink"],
+            )
+            .unwrap(),
             registry,
         };
         let build_info = IntGaugeVec::new(
@@ -130,6 +196,14 @@ impl Metrics {
             Box::new(metrics.detector_duplicates_skipped.clone()),
             Box::new(metrics.narratives_active.clone()),
             Box::new(metrics.narrative_events.clone()),
+            Box::new(metrics.narratives_coordinated.clone()),
+            Box::new(metrics.narrative_top_growth.clone()),
+            Box::new(metrics.alert_notifications.clone()),
+            Box::new(metrics.alert_accept_failures.clone()),
+            Box::new(metrics.alerts_firing.clone()),
+            Box::new(metrics.alert_deliveries.clone()),
+            Box::new(metrics.alert_delivery_duration.clone()),
+            Box::new(metrics.alert_outbox_depth.clone()),
             Box::new(build_info),
         ] {
             metrics
@@ -143,6 +217,14 @@ impl Metrics {
         }
         for status in ["emerging", "growing", "peaking", "fading"] {
             metrics.narratives_active.with_label_values(&[status]);
+        }
+        for severity in ["critical", "warning", "info"] {
+            metrics.alerts_firing.with_label_values(&[severity]);
+        }
+        for rank in 1..=TOP_GROWTH_SLOTS {
+            metrics
+                .narrative_top_growth
+                .with_label_values(&[&rank.to_string()]);
         }
         metrics
     }

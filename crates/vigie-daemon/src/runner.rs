@@ -267,6 +267,9 @@ impl Indexer {
                             detection.observe(post);
                         }
                     }
+                    if let Some(detection) = self.detection.as_mut() {
+                        detection.tick();
+                    }
                     if let Some(newest) =
                         analyzed.iter().map(|p| p.post.created_at.timestamp()).max()
                     {
@@ -298,6 +301,9 @@ impl Indexer {
             } else if let Some(detection) = self.detection.as_mut() {
                 detection.publish();
             }
+        }
+        if let Some(detection) = self.detection.as_mut() {
+            detection.finish();
         }
         self.commit(&pending, true)?;
         record_latencies(&mut uncommitted_batches, &mut batch_latencies);

@@ -510,4 +510,44 @@ mod tests {
             state.shares(&params, i64::MIN)
         );
     }
+
+    #[test]
+    fn coordination_is_judged_on_the_posts_since_the_cited_window() {
+        let params = params();
+        let mut state = CoordinationState::default();
+        let script: Vec<u64> = (0..20).collect();
+        // An hour of copies from 40 accounts, then organic posts a day later.
+        for i in 0..40 {
+            state.add(
+                member(i, &format!("a{i}"), i as i64 * 10, &script, "http://x/1"),
+                &params,
+            );
+        }
+        let later = 86_400;
+        for i in 0..40 {
+            let own: Vec<u64> = (i as u64 * 100..i as u64 * 100 + 20).collect();
+            state.add(
+                member(
+                    100 + i,
+                    &format!("b{i}"),
+                    later + i as i64 * 60,
+                    &own,
+                    &format!("http://y/{i}"),
+                ),
+                &params,
+            );
+        }
+        assert!(state.shares(&params, i64::MIN).score > 0.4);
+        let recent = state.shares(&params, later);
+        assert_eq!(recent.known, 40);
+        assert!(recent.score < 0.05, "{recent:?}");
+        let evidence = state.evidence(&params, later);
+        assert!(evidence.near_duplicate_groups.is_empty());
+        assert!(evidence
+            .top_accounts
+            .iter()
+            .all(|(a, _)| a.starts_with('b')));
+        // Nothing since: no evidence, not a division by zero.
+        assert_eq!(state.shares(&params, later * 2).known, 0);
+    }
 }

@@ -552,6 +552,7 @@ mod tests {
             min_accounts: 3,
             synchronized_min_groups: 2,
             prior_posts: 10.0,
+            window_secs: 3600,
         };
         let seed = NarrativeTerm {
             hash: 1,
@@ -577,5 +578,50 @@ mod tests {
         let view = narrative.view(0.5, &config, &params);
         assert_eq!(view.member_post_ids.len(), 24);
         assert_eq!(view.window_post_ids, ["previous", "new0", "new1", "new2"]);
+    }
+
+    fn term(hash: u64, mean: f64, std: f64, z: f64, narrative_posts: u32) -> NarrativeTerm {
+        NarrativeTerm {
+            hash,
+            kind: TokenKind::Word,
+            text: format!("t{hash}"),
+            best: StoredSignificance {
+                z,
+                posts_in_window: 10.0,
+                mean,
+                std,
+            },
+            narrative_posts,
+        }
+    }
+
+    #[test]
+    fn a_narrative_is_judged_against_its_most_specific_seed() {
+        // "putin" is common and bursty, "#putindead" new: the story's usual rate is the
+        // new term's, not the name's.
+        let seeds = vec![term(1, 0.83, 1.72, 3.1, 0), term(2, 0.0, 0.0, 3.0, 0)];
+        let narrative = NarrativeState::new(NarrativeId(1), seeds, 0, 0);
+        assert_eq!(
+            (narrative.baseline.mean, narrative.baseline.std),
+            (0.0, 0.0)
+        );
+        // Among equally rare seeds, the most significant one.
+        let tied = vec![term(1, 0.0, 0.5, 3.0, 0), term(2, 0.0, 0.1, 6.0, 0)];
+        assert_eq!(NarrativeState::seed_baseline(&tied).z, 6.0);
+    }
+
+    #[test]
+    fn only_characteristic_terms_bridge_narratives() {
+        // 100 posts: "ferguson" carried by 80 of them, "michael" by 3.
+        let mut narrative = NarrativeState::new(
+            NarrativeId(1),
+            vec![term(10, 0.0, 0.0, 4.0, 80), term(20, 0.0, 0.0, 4.0, 3)],
+            0,
+            0,
+        );
+        narrative.posts_total = 100;
+        assert!(!narrative.characteristic_term_in(&[5, 20], 0.2));
+        assert!(narrative.characteristic_term_in(&[10, 20], 0.2));
+        assert!(!narrative.characteristic_term_in(&[5], 0.0));
     }
 }

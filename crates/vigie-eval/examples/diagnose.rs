@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use vigie_detect::{Detector, DetectorConfig};
-use vigie_domain::{NarrativeEventKind, Severity};
+use vigie_domain::NarrativeEventKind;
 use vigie_eval::load_labelled;
 use vigie_tokenize::{Analyzer, AnalyzerConfig};
 
@@ -21,7 +21,12 @@ fn main() {
     let mut files = Vec::new();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "--bias" => config.bias_posts *= args.next().and_then(|f| f.parse::<f64>().ok()).expect("factor"),
+            "--bias" => {
+                config.bias_posts *= args
+                    .next()
+                    .and_then(|f| f.parse::<f64>().ok())
+                    .expect("factor")
+            }
             _ => files.push(PathBuf::from(arg)),
         }
     }
@@ -30,14 +35,30 @@ fn main() {
     let labels: HashMap<&str, (Option<&str>, Option<&str>)> = labelled
         .posts
         .iter()
-        .map(|p| (p.analyzed.post.id.as_str(), (p.event.as_deref(), p.narrative.as_deref())))
+        .map(|p| {
+            (
+                p.analyzed.post.id.as_str(),
+                (p.event.as_deref(), p.narrative.as_deref()),
+            )
+        })
         .collect();
     let mut detector = Detector::new(config, analyzer).expect("valid config");
     for post in &labelled.posts {
         for e in detector.observe(&post.analyzed) {
             let n = &e.narrative;
-            let ids = if n.window_post_ids.is_empty() { &n.member_post_ids } else { &n.window_post_ids };
-            let mine = ids.iter().filter(|id| labels.get(id.as_str()).is_some_and(|l| l.0 == Some(event.as_str()))).count();
+            let ids = if n.window_post_ids.is_empty() {
+                &n.member_post_ids
+            } else {
+                &n.window_post_ids
+            };
+            let mine = ids
+                .iter()
+                .filter(|id| {
+                    labels
+                        .get(id.as_str())
+                        .is_some_and(|l| l.0 == Some(event.as_str()))
+                })
+                .count();
             if mine == 0 || matches!(e.kind, NarrativeEventKind::Updated) {
                 continue;
             }
@@ -46,8 +67,15 @@ fn main() {
                 e.at.format("%m-%d %H:%M"), n.id, e.kind, n.severity, mine, ids.len(), n.growth_z, n.posts_in_window,
                 n.baseline_posts_per_window, n.terms.first().map_or(0.0, |t| t.baseline_std), n.distinct_authors, n.coordination.score, n.label
             );
-            if matches!(e.kind, NarrativeEventKind::Merged { .. }) { println!("   terms: {:?}", n.terms.iter().map(|t| (&t.term, t.narrative_posts)).collect::<Vec<_>>()); }
-            let _ = Severity::Low;
+            if matches!(e.kind, NarrativeEventKind::Merged { .. }) {
+                println!(
+                    "   terms: {:?}",
+                    n.terms
+                        .iter()
+                        .map(|t| (&t.term, t.narrative_posts))
+                        .collect::<Vec<_>>()
+                );
+            }
         }
     }
 }

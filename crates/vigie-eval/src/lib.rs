@@ -130,7 +130,21 @@ pub fn run_eval(
         for (parameter, config) in report::sweep_configs(detector_config) {
             let run = replay(&labelled, &config, &analyzer, options)?;
             let measured = metrics::measure("sweep", &labelled, &run.alerts, options);
+            // The most coordinated labelled event, to check that organic events stay
+            // below a campaign whatever the parameters.
+            let max_event_coordination = run
+                .coordination
+                .iter()
+                .filter(|(label, _)| !label.starts_with('#'))
+                .max_by(|a, b| a.1.score.total_cmp(&b.1.score))
+                .map(|(label, summary)| (label.clone(), summary.score));
+            let focus_coordination = options.focus_hashtag.as_deref().and_then(|tag| {
+                let tag = tag.trim_start_matches('#').to_lowercase();
+                run.coordination.get(&format!("#{tag}")).map(|c| c.score)
+            });
             sweep.push(SweepRow {
+                max_event_coordination,
+                focus_coordination,
                 parameter,
                 event_recall: measured.event_recall,
                 narrative_recall: measured.narrative_recall,

@@ -28,6 +28,10 @@ pub struct SweepRow {
     pub duplicates_per_event: f64,
     /// Background alerts per stream-day.
     pub background_alerts_per_day: f64,
+    /// The labelled event with the highest coordination score, and that score.
+    pub max_event_coordination: Option<(String, f64)>,
+    /// The focus hashtag's coordination score, when one is given.
+    pub focus_coordination: Option<f64>,
 }
 
 /// When a given hashtag's campaign was first alerted.
@@ -249,7 +253,7 @@ impl EvalReport {
             let _ = writeln!(out);
             let _ = writeln!(
                 out,
-                "{:<34} {:>8} {:>8} {:>8} {:>6} {:>8}",
+                "{:<34} {:>8} {:>8} {:>8} {:>6} {:>8}  max event coord. / focus coord.",
                 "sweep", "events", "narr.", "purity", "dup", "bg/day"
             );
             let _ = writeln!(
@@ -265,13 +269,20 @@ impl EvalReport {
             for row in &self.sweep {
                 let _ = writeln!(
                     out,
-                    "{:<34} {:>8.2} {:>8.2} {:>8.3} {:>6.2} {:>8.2}",
+                    "{:<34} {:>8.2} {:>8.2} {:>8.3} {:>6.2} {:>8.2}  {} / {}",
                     row.parameter,
                     row.event_recall,
                     row.narrative_recall,
                     row.purity,
                     row.duplicates_per_event,
-                    row.background_alerts_per_day
+                    row.background_alerts_per_day,
+                    row.max_event_coordination
+                        .as_ref()
+                        .map_or("-".to_owned(), |(event, score)| format!(
+                            "{score:.2} {event}"
+                        )),
+                    row.focus_coordination
+                        .map_or("-".to_owned(), |score| format!("{score:.2}")),
                 );
             }
         }

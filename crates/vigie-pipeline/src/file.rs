@@ -379,7 +379,11 @@ impl Reader {
 /// longer line is still consumed to its end (so the next line starts right) and is then
 /// rejected as too large by decoding, without ever holding a huge line in memory.
 /// Returns the number of bytes consumed, 0 at the end of input.
-fn read_line_bounded(input: &mut dyn BufRead, line: &mut Vec<u8>, limit: usize) -> io::Result<usize> {
+fn read_line_bounded(
+    input: &mut dyn BufRead,
+    line: &mut Vec<u8>,
+    limit: usize,
+) -> io::Result<usize> {
     let mut consumed = 0;
     loop {
         let available = match input.fill_buf() {
@@ -604,7 +608,10 @@ mod tests {
     async fn huge_lines_are_rejected_without_being_held_and_a_bom_is_ignored() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("big.jsonl");
-        let huge = format!(r#"{{"id":"big","text":"{}","created_at":1}}"#, "x".repeat(5_000));
+        let huge = format!(
+            r#"{{"id":"big","text":"{}","created_at":1}}"#,
+            "x".repeat(5_000)
+        );
         let content = format!(
             "\u{feff}{}\n{huge}\n{}\n",
             r#"{"id":"a","text":"first","created_at":1420628800}"#,

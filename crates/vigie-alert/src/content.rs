@@ -1,0 +1,589 @@
+//! What an alert says: built from a [`Narrative`] so that whoever receives it can act
+//! without opening anything else — why it fired, who pushes it, in which languages, a few
+//! posts and the links to dig further.
+//!
+//! Accounts are pseudonymized by default. Representative posts are cited by id; the
+//! narrative does not hold their text or URL, so the daemon passes a [`PostLookup`] that
+//! reads them from its search index (see [`crate::AlertPolicy::set_post_lookup`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use vigie_domain::{Narrative, NarrativeId, NarrativeStatus, TokenKind};
+
+use crate::config::{AlertConfig, AlertRule};
+use crate::signing::pseudonymize;
+
+/// The `alertname` label of every Vigie alert.
+pub const ALERT_NAME: &str = "VigieNarrative";
+
+/// How urgent an alert is, for routing and paging; ordered from `Info` to `Critical`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertSeverity {
+    /// Worth a look during working hours.
+    #[default]
+    Info,
+    /// Needs an analyst soon.
+    Warning,
+    /// Needs the on-call person now.
+    Critical,
+}
+
+impl AlertSeverity {
+    /// Returns the severity as a lowercase word, for labels and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertSeverity::Info => "info",
+            AlertSeverity::Warning => "warning",
+            AlertSeverity::Critical => "critical",
+        }
+    }
+}
+
+impl fmt::Display for AlertSeverity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether the alert is going on or over, as receivers see it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStatus {
+    /// The narrative is spreading above the rule's threshold.
+    Firing,
+    /// It faded, fell below the threshold, was merged or retired.
+    Resolved,
+}
+
+impl AlertStatus {
+    /// Returns the status as a lowercase word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::Firing => "firing",
+            AlertStatus::Resolved => "resolved",
+        }
+    }
+}
+
+/// A post cited by an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PostRef {
+    /// The post's id.
+    pub id: String,
+    /// Its public URL, when the source gave one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// When it was posted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_at: Option<DateTime<Utc>>,
+    /// The start of its text (the lookup decides how much; formatters shorten further).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+}
+
+impl PostRef {
+    /// Returns a reference holding only the id.
+    pub fn id_only(id: &str) -> PostRef {
+        PostRef {
+            id: id.to_owned(),
+            url: None,
+            created_at: None,
+            text: None,
+        }
+    }
+}
+
+/// Finds a post by id (in the daemon: the search index). Called from the thread that
+/// runs the policy, once per cited post and notification, so it should be quick.
+pub type PostLookup = Arc<dyn Fn(&str) -> Option<PostRef> + Send + Sync>;
+
+/// A term that made the narrative significant, with its numbers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TermEvidence {
+    /// The term (`#tag` for a hashtag).
+    pub term: String,
+    /// Its significance z.
+    pub z: f64,
+    /// Posts carrying it in the window when `z` was reached.
+    pub posts_in_window: f64,
+    /// Its usual posts per window.
+    pub baseline_mean: f64,
+}
+
+/// Why the alert fired: the numbers behind the rule's decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FiringReasons {
+    /// Top terms, most carried first.
+    pub terms: Vec<TermEvidence>,
+    /// Member posts in the sliding window.
+    pub posts_in_window: f64,
+    /// What its terms usually get per window.
+    pub baseline_posts_per_window: f64,
+    /// `posts_in_window` / baseline.
+    pub growth_ratio: f64,
+    /// Significance of the growth.
+    pub growth_z: f64,
+    /// The detector's reasons for the narrative's severity.
+    pub severity_reasons: Vec<String>,
+    /// Watchlist entries matched, with post counts.
+    pub watch_matches: Vec<(String, u32)>,
+}
+
+/// Coordination evidence in a few numbers and one sentence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CoordinationSummary {
+    /// From 0 (organic) to 1 (clearly coordinated).
+    pub score: f64,
+    /// Share of posts in near-duplicate groups spanning several accounts.
+    pub near_duplicate_share: f64,
+    /// Share of posts carrying a link pushed by several accounts.
+    pub shared_link_share: f64,
+    /// Share of posts by accounts acting together repeatedly.
+    pub synchronized_account_share: f64,
+    /// Near-duplicate groups found.
+    pub near_duplicate_groups: usize,
+    /// The most shared links with their distinct accounts.
+    pub shared_links: Vec<(String, u32)>,
+    /// One sentence for humans.
+    pub text: String,
+}
+
+/// An account cited by an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountRef {
+    /// The pseudonym (12 hex digits) or, when pseudonymization is off, the raw id.
+    pub account: String,
+    /// Its posts in the narrative.
+    pub posts: u32,
+}
+
+/// Links to act on the alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertLinks {
+    /// The team's runbook, when configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_url: Option<String>,
+    /// The narrative in Vigie's HTTP API.
+    pub narrative_url: String,
+    /// A search reproducing the narrative's posts.
+    pub search_url: String,
+}
+
+/// The content of one alert, as every sink renders it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Stable identity of the alert: narrative id + rule.
+    pub fingerprint: String,
+    /// Short title (`Narrative spreading: X`).
+    pub title: String,
+    /// Alert severity.
+    pub severity: AlertSeverity,
+    /// Firing or resolved.
+    pub status: AlertStatus,
+    /// One line: growth, posts, authors, languages.
+    pub summary: String,
+    /// The rule that matched.
+    pub rule: String,
+    /// The narrative's id.
+    pub narrative_id: NarrativeId,
+    /// The narrative's label.
+    pub narrative_label: String,
+    /// The narrative's status.
+    pub narrative_status: NarrativeStatus,
+    /// Member posts so far.
+    pub posts_total: u64,
+    /// Distinct authors.
+    pub distinct_authors: u32,
+    /// Languages with post counts, most frequent first.
+    pub languages: Vec<(String, u32)>,
+    /// Why it fired.
+    pub reasons: FiringReasons,
+    /// Coordination evidence.
+    pub coordination: CoordinationSummary,
+    /// The most active accounts (pseudonymized unless configured otherwise).
+    pub top_accounts: Vec<AccountRef>,
+    /// Representative posts, resolved through the post lookup when there is one.
+    pub representative_posts: Vec<PostRef>,
+    /// Why it resolved, when it did (`faded`, `merged into n12`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolve_reason: Option<String>,
+    /// Links to act on it.
+    pub links: AlertLinks,
+    /// Event time the alert started firing.
+    pub starts_at: DateTime<Utc>,
+    /// Event time it resolved; none while firing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ends_at: Option<DateTime<Utc>>,
+    /// Labels for routing and silences: `alertname`, `severity`, `narrative_id`, `rule`,
+    /// `status` and the rule's own labels.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Returns the labels of an alert before content is built (used for silences and routing).
+pub(crate) fn alert_labels(
+    rule: &AlertRule,
+    narrative_id: NarrativeId,
+    severity: AlertSeverity,
+    status: AlertStatus,
+) -> BTreeMap<String, String> {
+    let mut labels = rule.labels.clone();
+    labels.insert("alertname".into(), ALERT_NAME.into());
+    labels.insert("severity".into(), severity.as_str().into());
+    labels.insert("narrative_id".into(), narrative_id.to_string());
+    labels.insert("rule".into(), rule.name.clone());
+    labels.insert("status".into(), status.as_str().into());
+    labels
+}
+
+/// Everything [`build_alert`] needs besides the narrative.
+pub(crate) struct AlertFrame<'a> {
+    pub config: &'a AlertConfig,
+    pub rule: &'a AlertRule,
+    pub fingerprint: &'a str,
+    pub severity: AlertSeverity,
+    pub status: AlertStatus,
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub resolve_reason: Option<String>,
+    pub lookup: Option<&'a PostLookup>,
+}
+
+/// Builds an alert's content from its narrative.
+pub(crate) fn build_alert(frame: AlertFrame<'_>, narrative: &Narrative) -> Alert {
+    let config = frame.config;
+    let languages = narrative.languages.clone();
+    let summary = format!(
+        "narrative '{}' growing {:.1}× baseline, {} posts, {} authors, {} language{}",
+        narrative.label,
+        narrative.growth_ratio,
+        narrative.posts_total,
+        narrative.distinct_authors,
+        languages.len(),
+        if languages.len() == 1 { "" } else { "s" },
+    );
+    let title = match frame.status {
+        AlertStatus::Firing => format!("Narrative spreading: {}", narrative.label),
+        AlertStatus::Resolved => format!("Resolved: {}", narrative.label),
+    };
+    let base = config.external_url.trim_end_matches('/');
+    let links = AlertLinks {
+        runbook_url: (!config.runbook_url.is_empty()).then(|| config.runbook_url.clone()),
+        narrative_url: format!("{base}/api/v1/narratives/{}", narrative.id),
+        search_url: format!(
+            "{base}/api/v1/search?q={}&since={}",
+            url_encode(&narrative_search_query(narrative)),
+            narrative.first_seen.timestamp()
+        ),
+    };
+    let reasons = FiringReasons {
+        terms: narrative
+            .terms
+            .iter()
+            .take(config.max_terms)
+            .map(|t| TermEvidence {
+                term: display_term(&t.term, t.kind),
+                z: t.z,
+                posts_in_window: t.posts_in_window,
+                baseline_mean: t.baseline_mean,
+            })
+            .collect(),
+        posts_in_window: narrative.posts_in_window,
+        baseline_posts_per_window: narrative.baseline_posts_per_window,
+        growth_ratio: narrative.growth_ratio,
+        growth_z: narrative.growth_z,
+        severity_reasons: narrative.severity_reasons.clone(),
+        watch_matches: narrative
+            .watch_matches
+            .iter()
+            .map(|m| (m.watch.clone(), m.posts))
+            .collect(),
+    };
+    let evidence = &narrative.coordination;
+    let coordination = CoordinationSummary {
+        score: evidence.score,
+        near_duplicate_share: evidence.near_duplicate_share,
+        shared_link_share: evidence.shared_link_share,
+        synchronized_account_share: evidence.synchronized_account_share,
+        near_duplicate_groups: evidence.near_duplicate_groups.len(),
+        shared_links: evidence
+            .shared_links
+            .iter()
+            .take(3)
+            .map(|l| (l.link.clone(), l.distinct_authors))
+            .collect(),
+        text: format!(
+            "coordination {:.2}: {:.0}% near-duplicate posts across accounts, {:.0}% shared \
+             links, {:.0}% synchronized accounts ({} of {} posts with a known author)",
+            evidence.score,
+            evidence.near_duplicate_share * 100.0,
+            evidence.shared_link_share * 100.0,
+            evidence.synchronized_account_share * 100.0,
+            evidence.known_author_posts,
+            narrative.posts_total,
+        ),
+    };
+    let top_accounts = evidence
+        .top_accounts
+        .iter()
+        .take(config.max_accounts)
+        .map(|(account, posts)| AccountRef {
+            account: if config.pseudonymize_accounts {
+                pseudonymize(&config.account_salt, account)
+            } else {
+                account.clone()
+            },
+            posts: *posts,
+        })
+        .collect();
+    let representative_posts = narrative
+        .representative_post_ids
+        .iter()
+        .take(config.max_representative_posts)
+        .map(|id| {
+            frame
+                .lookup
+                .and_then(|lookup| lookup(id))
+                .unwrap_or_else(|| PostRef::id_only(id))
+        })
+        .collect();
+    Alert {
+        fingerprint: frame.fingerprint.to_owned(),
+        title,
+        severity: frame.severity,
+        status: frame.status,
+        summary,
+        rule: frame.rule.name.clone(),
+        narrative_id: narrative.id,
+        narrative_label: narrative.label.clone(),
+        narrative_status: narrative.status,
+        posts_total: narrative.posts_total,
+        distinct_authors: narrative.distinct_authors,
+        languages,
+        reasons,
+        coordination,
+        top_accounts,
+        representative_posts,
+        resolve_reason: frame.resolve_reason,
+        links,
+        starts_at: frame.starts_at,
+        ends_at: frame.ends_at,
+        labels: alert_labels(frame.rule, narrative.id, frame.severity, frame.status),
+    }
+}
+
+fn display_term(term: &str, kind: TokenKind) -> String {
+    match kind {
+        TokenKind::Hashtag => format!("#{term}"),
+        TokenKind::Mention => format!("@{term}"),
+        _ => term.to_owned(),
+    }
+}
+
+/// Returns a search query (the daemon's Tantivy syntax) matching a narrative's posts: its
+/// top three terms joined by `OR`, a co-occurring pair as `(a AND b)`.
+pub fn narrative_search_query(narrative: &Narrative) -> String {
+    let one = |term: &str, kind: TokenKind| -> String {
+        match kind {
+            TokenKind::Hashtag => format!("#{term}"),
+            TokenKind::Mention => format!("mention:{term}"),
+            TokenKind::Domain => format!("domain:{term}"),
+            // Links and emoji hold characters the query parser treats as syntax.
+            TokenKind::Url | TokenKind::Emoji => format!("\"{}\"", term.replace('"', "")),
+            TokenKind::Word | TokenKind::Variant | TokenKind::HashtagPart => term.to_owned(),
+        }
+    };
+    narrative
+        .terms
+        .iter()
+        .take(3)
+        .map(|t| match t.term.split_once(" + ") {
+            // A pair's kind is its first term's; the second is most often a word.
+            Some((first, second)) => {
+                format!(
+                    "({} AND {})",
+                    one(first, t.kind),
+                    one(second, TokenKind::Word)
+                )
+            }
+            None => one(&t.term, t.kind),
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ")
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub(crate) fn url_encode(text: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        match byte {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(byte as char)
+            }
+            _ => {
+                let _ = write!(out, "%{byte:02X}");
+            }
+        }
+    }
+    out
+}
+
+/// Returns at most `max_chars` characters of `text`, ending with `…` when cut; never
+/// splits a character.
+pub fn truncate_chars(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_owned();
+    }
+    let keep = max_chars.saturating_sub(1);
+    let mut out: String = text.chars().take(keep).collect();
+    out.push('…');
+    out
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use vigie_domain::{CoordinationEvidence, Severity, TermSignal};
+
+    /// Returns a narrative for tests: growing, `severity`, `growth_ratio`.
+    pub(crate) fn narrative(id: u64, severity: Severity, growth_ratio: f64) -> Narrative {
+        let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
+        Narrative {
+            id: NarrativeId(id),
+            label: format!("kochfarms #hoax{id}"),
+            terms: vec![
+                TermSignal {
+                    term: "kochfarm".into(),
+                    kind: TokenKind::Word,
+                    z: 12.5,
+                    posts_in_window: 80.0,
+                    baseline_mean: 2.0,
+                    baseline_std: 1.0,
+                    narrative_posts: 300,
+                },
+                TermSignal {
+                    term: "kochfarms".into(),
+                    kind: TokenKind::Hashtag,
+                    z: 9.1,
+                    posts_in_window: 60.0,
+                    baseline_mean: 1.0,
+                    baseline_std: 1.0,
+                    narrative_posts: 200,
+                },
+            ],
+            hashtags: vec!["kochfarms".into()],
+            first_seen: at,
+            last_seen: at,
+            status: NarrativeStatus::Growing,
+            severity,
+            severity_reasons: vec!["growth 9.4× baseline".into()],
+            posts_total: 312,
+            posts_in_window: 94.0,
+            baseline_posts_per_window: 10.0,
+            growth_ratio,
+            growth_z: 8.0,
+            distinct_authors: 57,
+            anonymous_posts: 0,
+            engagement: 0,
+            languages: vec![("en".into(), 300), ("fr".into(), 10), ("ru".into(), 2)],
+            member_post_ids: vec!["p1".into(), "p2".into()],
+            window_post_ids: vec!["p2".into()],
+            representative_post_ids: (1..=7).map(|i| format!("p{i}")).collect(),
+            coordination: CoordinationEvidence {
+                score: 0.4,
+                known_author_posts: 300,
+                near_duplicate_share: 0.3,
+                top_accounts: vec![("troll_1".into(), 40), ("troll_2".into(), 30)],
+                ..CoordinationEvidence::default()
+            },
+            watch_matches: Vec::new(),
+            merged_ids: Vec::new(),
+        }
+    }
+
+    fn frame<'a>(config: &'a AlertConfig, lookup: Option<&'a PostLookup>) -> AlertFrame<'a> {
+        AlertFrame {
+            config,
+            rule: &config.rules[0],
+            fingerprint: "f",
+            severity: AlertSeverity::Warning,
+            status: AlertStatus::Firing,
+            starts_at: DateTime::<Utc>::from_timestamp(0, 0).unwrap(),
+            ends_at: None,
+            resolve_reason: None,
+            lookup,
+        }
+    }
+
+    #[test]
+    fn content_explains_and_links() {
+        let config = AlertConfig {
+            runbook_url: "https://wiki/runbook".into(),
+            external_url: "http://vigie:9464/".into(),
+            account_salt: "s".into(),
+            ..AlertConfig::default()
+        };
+        let lookup: PostLookup = Arc::new(|id: &str| {
+            (id == "p1").then(|| PostRef {
+                url: Some("https://x.example/p1".into()),
+                ..PostRef::id_only(id)
+            })
+        });
+        let alert = build_alert(
+            frame(&config, Some(&lookup)),
+            &narrative(7, Severity::High, 9.4),
+        );
+        assert_eq!(
+            alert.summary,
+            "narrative 'kochfarms #hoax7' growing 9.4× baseline, 312 posts, 57 authors, 3 languages"
+        );
+        assert_eq!(
+            alert.links.narrative_url,
+            "http://vigie:9464/api/v1/narratives/n7"
+        );
+        assert!(
+            alert
+                .links
+                .search_url
+                .starts_with("http://vigie:9464/api/v1/search?q=kochfarm%20OR%20%23kochfarms"),
+            "{}",
+            alert.links.search_url
+        );
+        assert_eq!(alert.representative_posts.len(), 5);
+        assert_eq!(
+            alert.representative_posts[0].url.as_deref(),
+            Some("https://x.example/p1")
+        );
+        assert_eq!(alert.reasons.terms[1].term, "#kochfarms");
+        assert_eq!(alert.top_accounts[0].account, pseudonymize("s", "troll_1"));
+        assert_eq!(alert.labels["alertname"], "VigieNarrative");
+        assert_eq!(alert.labels["narrative_id"], "n7");
+        assert_eq!(alert.labels["severity"], "warning");
+        assert_eq!(alert.labels["status"], "firing");
+    }
+
+    #[test]
+    fn raw_accounts_when_pseudonymization_is_off() {
+        let config = AlertConfig {
+            pseudonymize_accounts: false,
+            ..AlertConfig::default()
+        };
+        let alert = build_alert(frame(&config, None), &narrative(1, Severity::High, 3.0));
+        assert_eq!(alert.top_accounts[0].account, "troll_1");
+        assert_eq!(alert.representative_posts[0], PostRef::id_only("p1"));
+    }
+
+    #[test]
+    fn truncation_keeps_characters_whole() {
+        assert_eq!(truncate_chars("héllo", 10), "héllo");
+        assert_eq!(truncate_chars("ééééé", 3), "éé…");
+        assert_eq!(truncate_chars("😀😀😀", 2).chars().count(), 2);
+    }
+}

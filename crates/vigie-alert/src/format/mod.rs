@@ -1,0 +1,134 @@
+//! Request bodies for each sink kind, built from notifications. Pure functions: the
+//! delivery workers add headers, signatures and the network.
+
+pub mod alertmanager;
+pub mod slack;
+pub mod teams;
+
+use serde_json::{json, Value};
+
+use crate::content::Alert;
+use crate::policy::Notification;
+
+/// Returns the generic webhook body, in the Standard Webhooks payload shape:
+/// `{"type": "vigie.alert.<kind>", "timestamp": <event time>, "data": <notification>}`.
+pub fn webhook_body(notification: &Notification) -> Value {
+    json!({
+        "type": format!("vigie.alert.{}", notification.kind.as_str()),
+        "timestamp": notification.at,
+        "data": notification,
+    })
+}
+
+/// Returns the notification as one JSON line (file and stdout sinks), without newline.
+pub fn json_line(notification: &Notification) -> String {
+    serde_json::to_string(notification).expect("a notification always serializes")
+}
+
+/// Returns "why it fired" as short lines: top terms with z and counts vs baseline, growth.
+pub(crate) fn why_lines(alert: &Alert) -> Vec<String> {
+    let reasons = &alert.reasons;
+    let mut lines = vec![format!(
+        "growth {:.1}× baseline (z {:.1}): {:.0} posts in window vs {:.1} usual",
+        reasons.growth_ratio,
+        reasons.growth_z,
+        reasons.posts_in_window,
+        reasons.baseline_posts_per_window
+    )];
+    lines.extend(reasons.terms.iter().map(|t| {
+        format!(
+            "{} — z {:.1}, {:.0} posts in window vs {:.1} usual",
+            t.term, t.z, t.posts_in_window, t.baseline_mean
+        )
+    }));
+    lines.extend(reasons.severity_reasons.iter().cloned());
+    lines.extend(
+        reasons
+            .watch_matches
+            .iter()
+            .map(|(watch, posts)| format!("watchlist {watch}: {posts} posts")),
+    );
+    lines
+}
+
+/// Returns languages as `en 300, fr 10`.
+pub(crate) fn languages_text(alert: &Alert) -> String {
+    if alert.languages.is_empty() {
+        return "unknown".into();
+    }
+    alert
+        .languages
+        .iter()
+        .take(5)
+        .map(|(lang, posts)| format!("{lang} {posts}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Returns top accounts as `3f9a… (40), …`.
+pub(crate) fn accounts_text(alert: &Alert) -> String {
+    if alert.top_accounts.is_empty() {
+        return "none known".into();
+    }
+    alert
+        .top_accounts
+        .iter()
+        .map(|a| format!("{} ({})", a.account, a.posts))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use chrono::{DateTime, Utc};
+    use vigie_domain::Severity;
+
+    use crate::config::AlertConfig;
+    use crate::content::{build_alert, AlertFrame, AlertSeverity, AlertStatus, PostRef};
+    use crate::policy::{Notification, NotificationKind};
+
+    /// Returns a notification about narrative `id` as the policy would build it.
+    pub(crate) fn notification(id: u64, kind: NotificationKind) -> Notification {
+        let config = AlertConfig {
+            runbook_url: "https://wiki.example/runbook".into(),
+            ..AlertConfig::default()
+        };
+        let narrative = crate::content::tests::narrative(id, Severity::High, 9.4);
+        let at = DateTime::<Utc>::from_timestamp(1_700_000_600, 0).unwrap();
+        let resolved = kind == NotificationKind::Resolved;
+        let status = if resolved {
+            AlertStatus::Resolved
+        } else {
+            AlertStatus::Firing
+        };
+        let mut alert = build_alert(
+            AlertFrame {
+                config: &config,
+                rule: &config.rules[0],
+                fingerprint: &crate::policy::fingerprint(narrative.id, "default"),
+                severity: AlertSeverity::Warning,
+                status,
+                starts_at: narrative.first_seen,
+                ends_at: resolved.then_some(at),
+                resolve_reason: resolved.then(|| "narrative faded".to_owned()),
+                lookup: None,
+            },
+            &narrative,
+        );
+        alert.representative_posts[0] = PostRef {
+            url: Some("https://x.example/p1".into()),
+            text: Some("Koch Farms gives away turkeys… not".into()),
+            ..PostRef::id_only("p1")
+        };
+        Notification {
+            id: format!("vigie_test{id}{}", kind.as_str()),
+            kind,
+            sequence: 0,
+            at,
+            group_key: "g0".into(),
+            acked: false,
+            previous_severity: None,
+            alert,
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! Alerting: turns narrative events into notifications and delivers them, at least once,
+//! to the people on call.
+//!
+//! # Layout
+//!
+//! ```text
+//!  NarrativeEvent ──► AlertPolicy (pure, event time) ──► Notification ──► AlertDelivery
+//!                     rules, for / keep_firing_for,                        │ Outbox (fsync'd
+//!                     cooldown, renotify, grouping,                        │ journal on disk)
+//!                     silences, acks                                       ▼
+//!                                          per-sink workers: webhook (signed) · slack · teams
+//!                                          · alertmanager · file · stdout; retries, dead letters
+//! ```
+//!
+//! - [`policy`]: [`AlertPolicy`], the alert lifecycle, and [`backtest`].
+//! - [`content`]: what an [`Alert`] says, built from a narrative.
+//! - [`format`](mod@format): the request bodies of each sink kind (pure).
+//! - [`delivery`]: [`Outbox`] and [`AlertDelivery`], the only part doing I/O.
+//! - [`silence`]: [`Silences`]. [`signing`]: Standard Webhooks signatures.
+//!
+//! The policy reads no clock: event time is passed in. Delivery reads the wall clock for
+//! retry delays, `webhook-timestamp` and Alertmanager's `endsAt`.
+#![warn(missing_docs)]
+
+pub mod config;
+pub mod content;
+pub mod delivery;
+mod error;
+pub mod format;
+pub mod policy;
+pub mod signing;
+pub mod silence;
+
+pub use config::{AlertConfig, AlertRule, DeliveryConfig, SeverityTiers, SinkConfig, SinkKind};
+pub use content::{narrative_search_query, Alert, AlertSeverity, AlertStatus, PostLookup, PostRef};
+pub use delivery::{
+    routes_to, AlertDelivery, DeliveryObserver, DeliveryOutcome, DeliveryStats, Outbox,
+    PendingDelivery, SinkStats,
+};
+pub use error::AlertError;
+pub use policy::{
+    backtest, fingerprint, AlertPolicy, AlertState, AlertView, Notification, NotificationKind,
+    NotificationRecord, PolicySnapshot,
+};
+pub use signing::{pseudonymize, verify_standard_webhook, WebhookSecret};
+pub use silence::{Matcher, Silence, Silences};

@@ -206,6 +206,9 @@ pub struct ReplayOptions {
     pub data_dir: Option<PathBuf>,
     /// Show a progress bar (on a terminal).
     pub progress: bool,
+    /// Backtest: write the alert notifications to this JSONL file instead of the
+    /// configured sinks.
+    pub alerts_to: Option<PathBuf>,
 }
 
 /// `vigie replay`: runs the whole pipeline over files and returns the summary.
@@ -216,6 +219,15 @@ pub async fn replay(
 ) -> anyhow::Result<RunSummary> {
     if let Some(dir) = options.data_dir {
         config.raw.data_dir = dir;
+    }
+    if let Some(path) = &options.alerts_to {
+        // A backtest must not page anyone: the file replaces every configured sink.
+        config.raw.alert.sinks = vec![vigie_alert::SinkConfig {
+            name: "backtest".into(),
+            kind: vigie_alert::SinkKind::File,
+            path: path.display().to_string(),
+            ..vigie_alert::SinkConfig::default()
+        }];
     }
     let raw = &config.raw;
     std::fs::create_dir_all(&raw.data_dir)
@@ -574,4 +586,42 @@ fn open_lines(path: &Path) -> anyhow::Result<Box<dyn std::io::BufRead>> {
     } else {
         Box::new(reader)
     })
+}
+
+/// Prints the notifications a backtest wrote: one line each, in event time.
+pub fn print_backtest(path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let mut counts: std::collections::BTreeMap<String, u64> = Default::default();
+    writeln!(
+        out,
+        "\nalert notifications (event time), also in {}:",
+        path.display()
+    )?;
+    for line in text.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).context("bad backtest line")?;
+        let kind = record["kind"].as_str().unwrap_or("?");
+        *counts.entry(kind.to_owned()).or_default() += 1;
+        writeln!(
+            out,
+            "  {}  {:<9} {:<8} {}",
+            record["at"].as_str().unwrap_or("?"),
+            kind,
+            record["alert"]["severity"].as_str().unwrap_or("?"),
+            record["alert"]["title"].as_str().unwrap_or("?")
+        )?;
+    }
+    let summary: Vec<String> = counts
+        .iter()
+        .map(|(kind, n)| format!("{n} {kind}"))
+        .collect();
+    writeln!(
+        out,
+        "  total: {}",
+        if summary.is_empty() {
+            "none".to_owned()
+        } else {
+            summary.join(", ")
+        }
+    )?;
+    Ok(())
 }

@@ -505,3 +505,29 @@ async fn remove_silence(State(state): State<AppState>, Path(id): Path<String>) -
         Err(response) => response,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// Every route the router serves (but the home page) is documented in the OpenAPI
+    /// document, so the document cannot silently fall behind the code.
+    #[test]
+    fn every_route_is_in_the_openapi_document() {
+        let source = include_str!("http.rs");
+        let document = include_str!("../../../docs/openapi.yaml");
+        let router = &source
+            [source.find("Router::new()").unwrap()..source.find(".with_state(state)").unwrap()];
+        let routes: Vec<&str> = router
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|r| r.starts_with('/'))
+            .collect();
+        assert!(routes.len() >= 13, "{routes:?}");
+        for route in routes.into_iter().filter(|r| *r != "/") {
+            assert!(
+                document.contains(&format!("\n  {route}:")),
+                "{route} is missing from docs/openapi.yaml"
+            );
+        }
+    }
+}

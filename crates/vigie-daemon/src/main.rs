@@ -64,6 +64,10 @@ enum Command {
         /// Never show the progress bar.
         #[arg(long)]
         no_progress: bool,
+        /// Backtest the alert rules: write every notification (firing, updated, resolved,
+        /// with event times) to this JSONL file instead of the configured sinks.
+        #[arg(long, value_name = "FILE")]
+        alerts_to: Option<PathBuf>,
     },
     /// Searches the index of a data directory.
     Search {
@@ -224,6 +228,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             data_dir,
             config,
             no_progress,
+            alerts_to,
         } => {
             let config = commands::load_config(config.as_deref())?;
             commands::spawn_signal_handler(shutdown.clone());
@@ -235,9 +240,13 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 speed,
                 data_dir,
                 progress: !no_progress && commands::stderr_is_terminal(),
+                alerts_to: alerts_to.clone(),
             };
             let summary = commands::replay(config, options, shutdown).await?;
             commands::print_summary(&summary, &data_dir_shown, &mut std::io::stdout().lock())?;
+            if let Some(path) = alerts_to {
+                commands::print_backtest(&path, &mut std::io::stdout().lock())?;
+            }
             Ok(())
         }
         Command::Search {

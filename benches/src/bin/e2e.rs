@@ -128,6 +128,7 @@ fn vigie(file: &Path) -> anyhow::Result<serde_json::Value> {
         speed: vigie_daemon::config::Speed::Max,
         data_dir: Some(dir.path().to_owned()),
         progress: false,
+        alerts_to: None,
     };
     let summary = runtime.block_on(vigie_daemon::commands::replay(
         config,

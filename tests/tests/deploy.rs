@@ -11,24 +11,13 @@
 //! - the systemd unit passes `systemd-analyze verify`.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_yaml::Value as Yaml;
-use vigie_tests::{free_port, http_get, repo_root};
-
-fn vigie_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe.parent().and_then(Path::parent).unwrap().join("vigie");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test --workspace`",
-        binary.display()
-    );
-    binary
-}
+use vigie_tests::{free_port, http_get, repo_root, vigie_binary};
 
 struct Running(Child);
 

@@ -13,24 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use vigie_tests::{free_port, http_get, Record, TestBroker};
-
-/// The `vigie` binary next to this test's executable.
-fn vigie_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test knows its path");
-    // target/<profile>/deps/kafka_daemon-HASH → target/<profile>/vigie
-    let binary = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target layout")
-        .join("vigie");
-    assert!(
-        binary.exists(),
-        "{} is missing: run the tests with `cargo test --workspace`, which builds it",
-        binary.display()
-    );
-    binary
-}
+use vigie_tests::{free_port, http_get, vigie_binary, Record, TestBroker};
 
 /// A running daemon, killed on drop; its log goes to a file for failure messages.
 struct Daemon {

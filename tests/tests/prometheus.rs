@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use vigie_tests::{free_port, http_get, repo_root};
+use vigie_tests::{free_port, http_get, repo_root, vigie_binary};
 
 fn tool(name: &str) -> PathBuf {
     let path = Path::new("/usr/bin").join(name);
@@ -71,17 +71,6 @@ impl Drop for Running {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn vigie_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let binary = exe.parent().and_then(Path::parent).unwrap().join("vigie");
-    assert!(
-        binary.exists(),
-        "{} is missing: run `cargo test --workspace`",
-        binary.display()
-    );
-    binary
 }
 
 fn query(port: u16, promql: &str) -> anyhow::Result<serde_json::Value> {

@@ -52,6 +52,10 @@ pub struct DetectorConfig {
     /// A new narrative revives a retired one (same id) when at least this share of its
     /// seed terms are among the retired one's terms (0 to 1).
     pub revive_term_share: f64,
+    /// Seconds of event time after the first post during which no narrative rises above
+    /// `low`: on a cold start every term bursts against empty baselines. Restored snapshots
+    /// are already warm.
+    pub warmup_secs: u32,
     /// Growth significance z a narrative needs to reach `medium` severity.
     pub alert_z: f64,
     /// Posts in the sliding window a narrative needs to reach `medium` severity.
@@ -103,6 +107,7 @@ impl Default for DetectorConfig {
             narrative_idle_secs: 24 * 3600,
             merge_bridge_share: 0.2,
             revive_term_share: 0.5,
+            warmup_secs: 2 * 3600,
             alert_z: 5.0,
             alert_min_posts: 10.0,
             alert_min_authors: 5,

@@ -109,6 +109,11 @@ struct DetectorState {
     retired: VecDeque<NarrativeState>,
     next_id: u64,
     counters: DetectorCounters,
+    /// Event time of the first post, Unix seconds: baselines are empty before it, so no
+    /// narrative may alert until `warmup_secs` later. Absent in older snapshots (treated as
+    /// warmed up).
+    #[serde(default)]
+    started_at: Option<i64>,
 }
 
 /// The detector's state, to store next to the source offsets it covers so that a restart
@@ -159,6 +164,7 @@ impl Detector {
             bridges: Vec::new(),
             retired: VecDeque::new(),
             next_id: 1,
+            started_at: None,
             counters: DetectorCounters::default(),
         };
         let watchlists = Watchlists::new(analyzer, &config.watchlists)?;
@@ -308,6 +314,9 @@ impl Detector {
             }
         }
         self.advance_to(at, &mut events);
+        if self.state.counters.posts_observed == 0 {
+            self.state.started_at = Some(at);
+        }
         self.state.counters.posts_observed += 1;
         let features = extract(analyzed, &self.ignored, self.config.max_pair_terms_per_post);
         let bursting = self.count_terms(&features, at);
@@ -355,6 +364,16 @@ impl Detector {
         ((now - start) as f64 / window_secs as f64).clamp(0.0, 1.0)
     }
 
+    /// Returns 1 − (1 − α)^n for the n windows closed since the first post: the weight
+    /// the EWMA baselines have gathered (1 for snapshots older than `started_at`).
+    fn warmth(&self) -> f64 {
+        let Some(started) = self.state.started_at else {
+            return 1.0;
+        };
+        let closed = self.state.window.saturating_sub(self.window_of(started));
+        1.0 - (1.0 - self.config.alpha()).powi(closed.min(10_000) as i32)
+    }
+
     fn window_of(&self, at: i64) -> u32 {
         let index = at.div_euclid(i64::from(self.config.window_secs));
         index.clamp(0, i64::from(u32::MAX)) as u32
@@ -365,6 +384,7 @@ impl Detector {
         let position = WindowPosition {
             window: self.state.window,
             elapsed: self.elapsed_at(at),
+            warmth: self.warmth(),
         };
         let mut bursting = BTreeMap::new();
         for term in &features.terms {
@@ -446,6 +466,15 @@ impl Detector {
         let window_secs = i64::from(self.config.window_secs);
         let close_time = i64::from(next) * window_secs;
         let at = DateTime::<Utc>::from_timestamp(close_time, 0).unwrap_or_default();
+        // Narratives born while the baselines were still empty were judged against nothing:
+        // at the first window close after the warm-up they are retired, and any that is
+        // really news bursts again against the learned baselines (a revival, same id).
+        let warmup_end = self
+            .state
+            .started_at
+            .map(|started| started + i64::from(self.config.warmup_secs));
+        let warmup_just_ended =
+            warmup_end.is_some_and(|end| close_time >= end && close_time - end < window_secs);
         let ids: Vec<NarrativeId> = self.state.narratives.keys().copied().collect();
         for id in ids {
             let narrative = self
@@ -459,8 +488,10 @@ impl Detector {
             let status_change = narrative.close_window(closed_posts, next);
             // Quiet rather than silent: a narrative whose terms keep trickling in at their
             // usual rate is over, and a new burst of them is news again (a revival).
-            let idle =
-                close_time - narrative.last_burst > i64::from(self.config.narrative_idle_secs);
+            let born_cold =
+                warmup_just_ended && warmup_end.is_some_and(|end| narrative.first_seen < end);
+            let idle = born_cold
+                || close_time - narrative.last_burst > i64::from(self.config.narrative_idle_secs);
             let mut kinds = Vec::new();
             if let Some(from) = status_change {
                 kinds.push(NarrativeEventKind::StatusChanged { from });
@@ -879,7 +910,19 @@ impl Detector {
         let Some(narrative) = self.state.narratives.get_mut(&id) else {
             return;
         };
-        let (assessed, reasons) = narrative.assess(elapsed, &self.config);
+        let (mut assessed, mut reasons) = narrative.assess(elapsed, &self.config);
+        // On a cold start every term bursts against empty baselines; nothing can be
+        // "unusual" before the baselines have seen a few windows of the stream.
+        let warming_up = self.state.started_at.is_some_and(|started| {
+            self.state.now.unwrap_or(started) - started < i64::from(self.config.warmup_secs)
+        });
+        if warming_up && assessed > Severity::Low {
+            assessed = Severity::Low;
+            reasons.push(format!(
+                "warming up: baselines learn the stream's first {} s before anything alerts",
+                self.config.warmup_secs
+            ));
+        }
         if narrative.growth(elapsed, self.config.bias_posts).0 >= self.config.burst_z {
             narrative.last_burst = self.state.now.unwrap_or(narrative.last_burst);
         }
@@ -1048,6 +1091,44 @@ mod tests {
             .iter()
             .filter(|n| n.severity >= Severity::Medium)
             .collect()
+    }
+
+    /// A busy stream from its first post: 2 posts a minute by 300 accounts, every post
+    /// saying "today … near …" with words from a small vocabulary. On a cold start every
+    /// one of those terms bursts against empty baselines; none of it is news.
+    #[test]
+    fn a_cold_start_on_a_busy_stream_raises_no_alert() {
+        let analyzer = analyzer();
+        let mut detector = Detector::new(small_config(), analyzer.clone()).unwrap();
+        let vocabulary = [
+            "city", "council", "meeting", "traffic", "weather", "football", "market", "school",
+            "concert", "rain", "train", "museum", "park", "festival", "bakery", "library",
+            "election", "budget", "hospital", "bridge",
+        ];
+        let mut rng = Lcg(11);
+        let mut events = Vec::new();
+        for i in 0..8 * 60 * 2 {
+            let words: Vec<&str> = (0..4)
+                .map(|_| vocabulary[rng.next(vocabulary.len())])
+                .collect();
+            let text = format!(
+                "Today the {} and the {} near the {} {} {}",
+                words[0],
+                words[1],
+                words[2],
+                words[3],
+                rng.next(1_000_000)
+            );
+            let author = format!("user{}", rng.next(300));
+            let at = start() + Duration::seconds(30 * i as i64);
+            events.extend(detector.observe(&post(&analyzer, i, &text, &author, at)));
+        }
+        let raised: Vec<String> = events
+            .iter()
+            .filter(|e| e.narrative.severity > Severity::Low)
+            .map(|e| format!("{} {} {:?}", e.at, e.narrative.label, e.narrative.severity))
+            .collect();
+        assert!(raised.is_empty(), "cold-start alerts: {raised:?}");
     }
 
     #[test]

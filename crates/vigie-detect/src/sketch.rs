@@ -54,6 +54,11 @@ pub(crate) struct WindowPosition {
     pub window: u32,
     /// How far into it we are, 0 to 1.
     pub elapsed: f64,
+    /// Weight the baselines have gathered since the stream started, 1 − (1 − α)^n after n
+    /// windows: every cell starts at zero, so on a young stream the EWMA underestimates
+    /// every rate by this factor (the same start-up bias Adam corrects). Dividing by it
+    /// makes a fresh daemon judge terms against what it has actually seen. 1 when warm.
+    pub warmth: f64,
 }
 
 /// One hashed significance table; see the module docs.
@@ -117,7 +122,7 @@ impl SignificanceSketch {
             let cell = &mut self.cells[index];
             catch_up(cell, at.window, stats);
             cell.count += 1.0;
-            let significance = significance(cell, at.elapsed, stats.bias);
+            let significance = significance(cell, at, stats.bias);
             if best.is_none_or(|b| significance.z < b.z) {
                 best = Some(significance);
             }
@@ -132,7 +137,7 @@ impl SignificanceSketch {
         for row in 0..self.rows {
             let mut cell = self.cells[self.cell_index(row, term)];
             catch_up(&mut cell, at.window, stats);
-            let significance = significance(&cell, at.elapsed, stats.bias);
+            let significance = significance(&cell, at, stats.bias);
             if best.is_none_or(|b| significance.z < b.z) {
                 best = Some(significance);
             }
@@ -198,11 +203,14 @@ fn fold(cell: &mut Cell, count: f64, alpha: f64) {
 
 /// Scores a cell: the current window plus the share of the previous window that the
 /// sliding window still covers, against the baseline of whole windows.
-fn significance(cell: &Cell, elapsed: f64, bias: f64) -> Significance {
+fn significance(cell: &Cell, at: WindowPosition, bias: f64) -> Significance {
     let posts_in_window =
-        f64::from(cell.count) + f64::from(cell.previous) * (1.0 - elapsed.clamp(0.0, 1.0));
-    let mean = f64::from(cell.mean);
-    let std = f64::from(cell.variance).max(0.0).sqrt();
+        f64::from(cell.count) + f64::from(cell.previous) * (1.0 - at.elapsed.clamp(0.0, 1.0));
+    // Start-up bias correction (see `WindowPosition::warmth`); a cell that is all zeros
+    // stays zero, so a term never seen still scores as new.
+    let warmth = at.warmth.clamp(1e-6, 1.0);
+    let mean = f64::from(cell.mean) / warmth;
+    let std = (f64::from(cell.variance).max(0.0) / warmth).sqrt();
     Significance {
         z: signitrend_z(posts_in_window, mean, std, bias),
         posts_in_window,
@@ -226,6 +234,7 @@ mod tests {
 
     fn at(window: u32) -> WindowPosition {
         WindowPosition {
+            warmth: 1.0,
             window,
             elapsed: 0.0,
         }

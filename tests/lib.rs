@@ -997,3 +997,30 @@ pub fn http_request(
         .unwrap_or_default();
     Some((status, body))
 }
+
+/// Runs an instant PromQL query against a Prometheus on `127.0.0.1:port` and returns the
+/// JSON answer; an HTTP error or a non-success status is an error naming the query.
+pub fn prometheus_query(port: u16, promql: &str) -> anyhow::Result<serde_json::Value> {
+    let encoded: String = promql
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    let (status, body) = http_get(port, &format!("/api/v1/query?query={encoded}"))
+        .context("prometheus does not answer")?;
+    let value: serde_json::Value = serde_json::from_str(&body).with_context(|| body.clone())?;
+    if status != 200 || value["status"] != "success" {
+        bail!("query {promql} failed: {status} {body}");
+    }
+    Ok(value)
+}
+
+/// Returns the first sample's value of an instant-query answer.
+pub fn prometheus_scalar(answer: &serde_json::Value) -> Option<f64> {
+    answer["data"]["result"].get(0)?["value"][1]
+        .as_str()?
+        .parse()
+        .ok()
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_yaml::Value as Yaml;
-use vigie_tests::{free_port, http_get, repo_root, vigie_binary};
+use vigie_tests::{free_port, prometheus_query, repo_root, vigie_binary};
 
 struct Running(Child);
 
@@ -134,23 +134,6 @@ const LEGITIMATELY_EMPTY: &[(&str, &str)] = &[
     ),
 ];
 
-fn promql_query(port: u16, promql: &str) -> anyhow::Result<serde_json::Value> {
-    let encoded: String = promql
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' | b'-' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let (status, body) =
-        http_get(port, &format!("/api/v1/query?query={encoded}")).context("no answer")?;
-    let value: serde_json::Value = serde_json::from_str(&body).with_context(|| body.clone())?;
-    if status != 200 || value["status"] != "success" {
-        bail!("{promql}: {status} {body}");
-    }
-    Ok(value)
-}
-
 #[test]
 fn every_dashboard_and_rule_expression_evaluates_against_a_real_prometheus() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -204,9 +187,9 @@ fn every_dashboard_and_rule_expression_evaluates_against_a_real_prometheus() -> 
     // Wait until the whole sample is indexed and a few scrapes exist for rate().
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let indexed = promql_query(port, "vigie_index_posts_indexed_total").ok();
+        let indexed = prometheus_query(port, "vigie_index_posts_indexed_total").ok();
         let samples =
-            promql_query(port, "count_over_time(vigie_index_posts_indexed_total[1m])").ok();
+            prometheus_query(port, "count_over_time(vigie_index_posts_indexed_total[1m])").ok();
         let value = |v: &Option<serde_json::Value>| -> Option<f64> {
             v.as_ref()?["data"]["result"].get(0)?["value"][1]
                 .as_str()?
@@ -228,7 +211,7 @@ fn every_dashboard_and_rule_expression_evaluates_against_a_real_prometheus() -> 
             .replace("$__rate_interval", "1m")
             .replace("$__interval", "1m")
             .replace("instance=~\"$instance\"", "instance=~\".+\"");
-        let result = promql_query(port, &concrete).with_context(|| place.clone())?;
+        let result = prometheus_query(port, &concrete).with_context(|| place.clone())?;
         let has_data = !result["data"]["result"]
             .as_array()
             .is_none_or(|r| r.is_empty());

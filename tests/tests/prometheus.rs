@@ -8,7 +8,9 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use vigie_tests::{free_port, http_get, repo_root, vigie_binary};
+use vigie_tests::{
+    free_port, http_get, prometheus_query, prometheus_scalar, repo_root, vigie_binary,
+};
 
 fn tool(name: &str) -> PathBuf {
     let path = Path::new("/usr/bin").join(name);
@@ -73,29 +75,6 @@ impl Drop for Running {
     }
 }
 
-fn query(port: u16, promql: &str) -> anyhow::Result<serde_json::Value> {
-    let encoded: String = promql
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect();
-    let (status, body) = http_get(port, &format!("/api/v1/query?query={encoded}"))
-        .context("prometheus does not answer")?;
-    if status != 200 {
-        bail!("query {promql} failed: {status} {body}");
-    }
-    Ok(serde_json::from_str(&body)?)
-}
-
-fn scalar(result: &serde_json::Value) -> Option<f64> {
-    result["data"]["result"].get(0)?["value"][1]
-        .as_str()?
-        .parse()
-        .ok()
-}
-
 #[test]
 fn prometheus_scrapes_vigie_with_the_shipped_settings() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
@@ -142,12 +121,12 @@ fn prometheus_scrapes_vigie_with_the_shipped_settings() -> anyhow::Result<()> {
     );
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let up = query(prometheus_port, "up{job=\"vigie\"}")
+        let up = prometheus_query(prometheus_port, "up{job=\"vigie\"}")
             .ok()
-            .and_then(|r| scalar(&r));
-        let indexed = query(prometheus_port, "vigie_index_posts_indexed_total")
+            .and_then(|r| prometheus_scalar(&r));
+        let indexed = prometheus_query(prometheus_port, "vigie_index_posts_indexed_total")
             .ok()
-            .and_then(|r| scalar(&r));
+            .and_then(|r| prometheus_scalar(&r));
         if up == Some(1.0) && indexed == Some(5271.0) {
             break;
         }
@@ -168,7 +147,7 @@ fn prometheus_scrapes_vigie_with_the_shipped_settings() -> anyhow::Result<()> {
         .map(|g| g["rules"].as_array().unwrap().len())
         .sum();
     assert_eq!(loaded, 7);
-    let rejected = query(prometheus_port, "sum(vigie_posts_rejected_total)")?;
-    assert_eq!(scalar(&rejected), Some(0.0));
+    let rejected = prometheus_query(prometheus_port, "sum(vigie_posts_rejected_total)")?;
+    assert_eq!(prometheus_scalar(&rejected), Some(0.0));
     Ok(())
 }

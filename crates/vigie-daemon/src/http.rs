@@ -152,6 +152,14 @@ struct SearchParams {
     lang: Option<String>,
 }
 
+fn not_found(message: impl Into<String>) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({ "error": message.into() })),
+    )
+        .into_response()
+}
+
 fn bad_request(message: impl Into<String>) -> Response {
     (
         StatusCode::BAD_REQUEST,
@@ -257,11 +265,7 @@ async fn get_narrative(State(state): State<AppState>, Path(id): Path<String>) ->
         .read()
         .expect("board lock is never poisoned");
     let Some(narrative) = board.narratives.iter().find(|n| n.id.0 == number) else {
-        return (
-            StatusCode::NOT_FOUND,
-            Json(serde_json::json!({ "error": format!("no active narrative {id}") })),
-        )
-            .into_response();
+        return not_found(format!("no active narrative {id}"));
     };
     // The timeline: this narrative's recent events, without repeating the full narrative.
     let timeline: Vec<_> = board
@@ -329,56 +333,18 @@ async fn add_watchlist(
         Ok(entry) => entry,
         Err(err) => return bad_request(err.body_text()),
     };
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    if state
-        .detection
-        .commands
-        .send(WatchCommand::Add(entry.clone(), reply))
-        .is_err()
-    {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "error": "the pipeline is not running" })),
-        )
-            .into_response();
-    }
-    match answer.await {
+    match command(&state, |reply| WatchCommand::Add(entry.clone(), reply)).await {
         Ok(Ok(())) => (StatusCode::CREATED, Json(entry)).into_response(),
         Ok(Err(message)) => bad_request(message),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "error": "the pipeline stopped" })),
-        )
-            .into_response(),
+        Err(response) => response,
     }
 }
 
 async fn remove_watchlist(State(state): State<AppState>, Path(name): Path<String>) -> Response {
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    if state
-        .detection
-        .commands
-        .send(WatchCommand::Remove(name.clone(), reply))
-        .is_err()
-    {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "error": "the pipeline is not running" })),
-        )
-            .into_response();
-    }
-    match answer.await {
+    match command(&state, |reply| WatchCommand::Remove(name.clone(), reply)).await {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => (
-            StatusCode::NOT_FOUND,
-            Json(serde_json::json!({ "error": format!("no watchlist named {name:?}") })),
-        )
-            .into_response(),
-        Err(_) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(serde_json::json!({ "error": "the pipeline stopped" })),
-        )
-            .into_response(),
+        Ok(false) => not_found(format!("no watchlist named {name:?}")),
+        Err(response) => response,
     }
 }
 
@@ -457,11 +423,7 @@ async fn ack_alert(State(state): State<AppState>, Path(fingerprint): Path<String
     .await
     {
         Ok(true) => Json(serde_json::json!({ "acked": fingerprint })).into_response(),
-        Ok(false) => (
-            StatusCode::NOT_FOUND,
-            Json(serde_json::json!({ "error": format!("no alert {fingerprint}") })),
-        )
-            .into_response(),
+        Ok(false) => not_found(format!("no alert {fingerprint}")),
         Err(response) => response,
     }
 }
@@ -497,11 +459,7 @@ async fn remove_silence(State(state): State<AppState>, Path(id): Path<String>) -
     .await
     {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
-        Ok(false) => (
-            StatusCode::NOT_FOUND,
-            Json(serde_json::json!({ "error": format!("no silence {id}") })),
-        )
-            .into_response(),
+        Ok(false) => not_found(format!("no silence {id}")),
         Err(response) => response,
     }
 }

@@ -392,6 +392,7 @@ fn default_run_replays_the_sample_serves_http_and_stops_on_sigterm() {
     let (status, home) = http_get(port, "/").unwrap();
     assert_eq!(status, 200);
     assert!(home.contains("/api/v1/search"));
+    assert!(home.contains("/api/v1/narratives") && home.contains("/api/v1/alerts"));
 
     // The sample ends with the first two hours of the #KochFarms hoax: detection reports it
     // as a narrative worth an alert, with its evidence.

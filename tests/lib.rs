@@ -1024,3 +1024,66 @@ pub fn prometheus_scalar(answer: &serde_json::Value) -> Option<f64> {
         .parse()
         .ok()
 }
+
+/// A real Prometheus (Debian's `prometheus`) started with the shipped
+/// `deploy/prometheus/prometheus.yml` and `rules.yml`, its scrape target pointed at a Vigie
+/// on `127.0.0.1:vigie_port` and its intervals shortened to one second; killed on drop.
+pub struct TestPrometheus {
+    /// Its port.
+    pub port: u16,
+    child: Child,
+    dir: tempfile::TempDir,
+}
+
+impl TestPrometheus {
+    /// Starts Prometheus scraping the Vigie on `vigie_port`.
+    pub fn start(vigie_port: u16) -> anyhow::Result<TestPrometheus> {
+        let binary = Path::new("/usr/bin/prometheus");
+        if !binary.exists() {
+            bail!(
+                "{} is missing: apt-get install prometheus (.ci/run does)",
+                binary.display()
+            );
+        }
+        let shipped =
+            std::fs::read_to_string(repo_root().join("deploy/prometheus/prometheus.yml"))?;
+        if !(shipped.contains("job_name: vigie") && shipped.contains("vigie:9464")) {
+            bail!("deploy/prometheus/prometheus.yml no longer scrapes vigie:9464 as job vigie");
+        }
+        let rules = repo_root().join("deploy/prometheus/rules.yml");
+        let config = shipped
+            .replace("vigie:9464", &format!("127.0.0.1:{vigie_port}"))
+            .replace("scrape_interval: 15s", "scrape_interval: 1s")
+            .replace("evaluation_interval: 15s", "evaluation_interval: 1s")
+            .replace("  - rules.yml", &format!("  - {}", rules.display()));
+        let dir = tempfile::tempdir()?;
+        let config_path = dir.path().join("prometheus.yml");
+        std::fs::write(&config_path, config)?;
+        let port = free_port()?;
+        let log = std::fs::File::create(dir.path().join("prometheus.log"))?;
+        let child = Command::new(binary)
+            .arg(format!("--config.file={}", config_path.display()))
+            .arg(format!(
+                "--storage.tsdb.path={}",
+                dir.path().join("tsdb").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .context("failed to start prometheus")?;
+        Ok(TestPrometheus { port, child, dir })
+    }
+
+    /// Returns Prometheus' log so far, for failure messages.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("prometheus.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestPrometheus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_yaml::Value as Yaml;
-use vigie_tests::{free_port, prometheus_query, repo_root, vigie_binary};
+use vigie_tests::{free_port, prometheus_query, repo_root, vigie_binary, TestPrometheus};
 
 struct Running(Child);
 
@@ -154,36 +154,8 @@ fn every_dashboard_and_rule_expression_evaluates_against_a_real_prometheus() -> 
             .stderr(Stdio::null())
             .spawn()?,
     );
-    let shipped = std::fs::read_to_string(repo_root().join("deploy/prometheus/prometheus.yml"))?;
-    let prometheus_config = shipped
-        .replace("vigie:9464", &format!("127.0.0.1:{vigie_port}"))
-        .replace("scrape_interval: 15s", "scrape_interval: 1s")
-        .replace("evaluation_interval: 15s", "evaluation_interval: 1s")
-        .replace(
-            "  - rules.yml",
-            &format!(
-                "  - {}",
-                repo_root().join("deploy/prometheus/rules.yml").display()
-            ),
-        );
-    std::fs::write(dir.path().join("prometheus.yml"), prometheus_config)?;
-    let port = free_port()?;
-    let _prometheus = Running(
-        Command::new("/usr/bin/prometheus")
-            .arg(format!(
-                "--config.file={}",
-                dir.path().join("prometheus.yml").display()
-            ))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("start /usr/bin/prometheus (apt-get install prometheus)")?,
-    );
+    let prometheus = TestPrometheus::start(vigie_port)?;
+    let port = prometheus.port;
     // Wait until the whole sample is indexed and a few scrapes exist for rate().
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use vigie_tests::{
     free_port, http_get, prometheus_query, prometheus_scalar, repo_root, vigie_binary,
+    TestPrometheus,
 };
 
 fn tool(name: &str) -> PathBuf {
@@ -90,35 +91,8 @@ fn prometheus_scrapes_vigie_with_the_shipped_settings() -> anyhow::Result<()> {
             .spawn()?,
     );
     // The shipped configuration, pointed at this Vigie and scraping every second.
-    let shipped = std::fs::read_to_string(repo_root().join("deploy/prometheus/prometheus.yml"))?;
-    assert!(shipped.contains("job_name: vigie") && shipped.contains("vigie:9464"));
-    let config = shipped
-        .replace("vigie:9464", &format!("127.0.0.1:{vigie_port}"))
-        .replace("scrape_interval: 15s", "scrape_interval: 1s")
-        .replace("evaluation_interval: 15s", "evaluation_interval: 1s")
-        .replace(
-            "  - rules.yml",
-            &format!(
-                "  - {}",
-                repo_root().join("deploy/prometheus/rules.yml").display()
-            ),
-        );
-    let config_path = dir.path().join("prometheus.yml");
-    std::fs::write(&config_path, config)?;
-    let prometheus_port = free_port()?;
-    let log = std::fs::File::create(dir.path().join("prometheus.log"))?;
-    let _prometheus = Running(
-        Command::new(tool("prometheus"))
-            .arg(format!("--config.file={}", config_path.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{prometheus_port}"))
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()?,
-    );
+    let prometheus = TestPrometheus::start(vigie_port)?;
+    let prometheus_port = prometheus.port;
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
         let up = prometheus_query(prometheus_port, "up{job=\"vigie\"}")
@@ -131,8 +105,7 @@ fn prometheus_scrapes_vigie_with_the_shipped_settings() -> anyhow::Result<()> {
             break;
         }
         if Instant::now() > deadline {
-            let log =
-                std::fs::read_to_string(dir.path().join("prometheus.log")).unwrap_or_default();
+            let log = prometheus.log();
             bail!("prometheus saw up={up:?} indexed={indexed:?}; log:\n{log}");
         }
         std::thread::sleep(Duration::from_millis(500));

@@ -1087,3 +1087,13 @@ impl Drop for TestPrometheus {
         let _ = self.child.wait();
     }
 }
+
+/// Kills and reaps a child process when dropped, so a failing test leaves nothing running.
+pub struct KillOnDrop(pub Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

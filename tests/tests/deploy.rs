@@ -12,21 +12,14 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde_yaml::Value as Yaml;
-use vigie_tests::{free_port, prometheus_query, repo_root, vigie_binary, TestPrometheus};
-
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use vigie_tests::{
+    free_port, prometheus_query, repo_root, vigie_binary, KillOnDrop, TestPrometheus,
+};
 
 fn read_yaml(path: &Path) -> Yaml {
     let text =
@@ -145,7 +138,7 @@ fn every_dashboard_and_rule_expression_evaluates_against_a_real_prometheus() -> 
         dir.path().join("alerts.jsonl").display()
     );
     std::fs::write(dir.path().join("vigie.toml"), config)?;
-    let _vigie = Running(
+    let _vigie = KillOnDrop(
         Command::new(vigie_binary())
             .args(["run", "--config"])
             .arg(dir.path().join("vigie.toml"))

@@ -4,12 +4,12 @@
 //! scrape settings scrapes a running Vigie.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use vigie_tests::{
-    free_port, http_get, prometheus_query, prometheus_scalar, repo_root, vigie_binary,
+    free_port, http_get, prometheus_query, prometheus_scalar, repo_root, vigie_binary, KillOnDrop,
     TestPrometheus,
 };
 
@@ -66,21 +66,11 @@ fn shipped_rules_and_config_pass_promtool() {
     }
 }
 
-/// Kills the child on drop.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn prometheus_scrapes_vigie_with_the_shipped_settings() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
     let vigie_port = free_port()?;
-    let _vigie = Running(
+    let _vigie = KillOnDrop(
         Command::new(vigie_binary())
             .arg("run")
             .current_dir(dir.path())

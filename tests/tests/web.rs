@@ -4,16 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use vigie_tests::{free_port, http_get, vigie_binary};
-
-struct Running(std::process::Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use vigie_tests::{free_port, http_get, vigie_binary, KillOnDrop};
 
 /// Renders `url` in headless Chromium and returns the DOM after its scripts ran.
 fn rendered_dom(url: &str, profile: &std::path::Path) -> String {
@@ -47,7 +38,7 @@ fn rendered_dom(url: &str, profile: &std::path::Path) -> String {
 fn the_triage_page_shows_the_samples_narratives_and_alerts() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port().unwrap();
-    let _vigie = Running(
+    let _vigie = KillOnDrop(
         Command::new(vigie_binary())
             .arg("run")
             .current_dir(dir.path())

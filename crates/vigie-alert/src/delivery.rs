@@ -523,6 +523,22 @@ struct TargetQueue {
     permits: Arc<Semaphore>,
 }
 
+impl TargetQueue {
+    /// Queues a delivery for its first attempt at `now` (the caller wakes the worker).
+    fn push_new(&self, delivery: PendingDelivery, now: Instant) {
+        self.state
+            .lock()
+            .expect("queue lock")
+            .items
+            .push_back(QueueItem {
+                delivery,
+                attempts: 0,
+                next_attempt: now,
+                in_flight: false,
+            });
+    }
+}
+
 struct Shared {
     outbox: Outbox,
     queues: BTreeMap<String, Arc<TargetQueue>>,
@@ -685,19 +701,7 @@ impl AlertDelivery {
         for delivery in shared.outbox.pending() {
             for target in &delivery.targets {
                 match shared.queues.get(target) {
-                    Some(queue) => {
-                        queue
-                            .state
-                            .lock()
-                            .expect("queue lock")
-                            .items
-                            .push_back(QueueItem {
-                                delivery: delivery.clone(),
-                                attempts: 0,
-                                next_attempt: now,
-                                in_flight: false,
-                            })
-                    }
+                    Some(queue) => queue.push_new(delivery.clone(), now),
                     None => {
                         tracing::error!(target, id = %delivery.notification.id, "dead-lettered a pending notification: its sink is no longer configured");
                         shared.outbox.dead_letter(
@@ -750,17 +754,7 @@ impl AlertDelivery {
                 let Some(queue) = self.shared.queues.get(target) else {
                     continue;
                 };
-                queue
-                    .state
-                    .lock()
-                    .expect("queue lock")
-                    .items
-                    .push_back(QueueItem {
-                        delivery: delivery.clone(),
-                        attempts: 0,
-                        next_attempt: now,
-                        in_flight: false,
-                    });
+                queue.push_new(delivery.clone(), now);
                 queued += 1;
                 touched.insert(target.clone());
             }

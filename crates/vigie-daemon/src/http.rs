@@ -36,6 +36,16 @@ pub struct AppState {
     pub detection: DetectionHandle,
 }
 
+impl AppState {
+    /// Returns the narrative board for reading (narratives, alerts, silences, watchlists).
+    fn board(&self) -> std::sync::RwLockReadGuard<'_, crate::detection::NarrativeBoard> {
+        self.detection
+            .board
+            .read()
+            .expect("board lock is never poisoned")
+    }
+}
+
 /// Builds the router.
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -231,11 +241,7 @@ async fn list_narratives(
         Ok(params) => params,
         Err(err) => return bad_request(err.body_text()),
     };
-    let board = state
-        .detection
-        .board
-        .read()
-        .expect("board lock is never poisoned");
+    let board = state.board();
     let mut narratives: Vec<_> = board
         .narratives
         .iter()
@@ -259,11 +265,7 @@ async fn get_narrative(State(state): State<AppState>, Path(id): Path<String>) ->
     let Ok(number) = id.trim_start_matches('n').parse::<u64>() else {
         return bad_request(format!("{id:?} is not a narrative id (like n12)"));
     };
-    let board = state
-        .detection
-        .board
-        .read()
-        .expect("board lock is never poisoned");
+    let board = state.board();
     let Some(narrative) = board.narratives.iter().find(|n| n.id.0 == number) else {
         return not_found(format!("no active narrative {id}"));
     };
@@ -317,11 +319,7 @@ fn url_encode(text: &str) -> String {
 }
 
 async fn list_watchlists(State(state): State<AppState>) -> Response {
-    let board = state
-        .detection
-        .board
-        .read()
-        .expect("board lock is never poisoned");
+    let board = state.board();
     Json(serde_json::json!({ "watchlists": board.watchlists })).into_response()
 }
 
@@ -386,11 +384,7 @@ async fn list_alerts(
         Ok(params) => params,
         Err(err) => return bad_request(err.body_text()),
     };
-    let board = state
-        .detection
-        .board
-        .read()
-        .expect("board lock is never poisoned");
+    let board = state.board();
     let alerts: Vec<_> = board
         .alerts
         .iter()
@@ -429,11 +423,7 @@ async fn ack_alert(State(state): State<AppState>, Path(fingerprint): Path<String
 }
 
 async fn list_silences(State(state): State<AppState>) -> Response {
-    let board = state
-        .detection
-        .board
-        .read()
-        .expect("board lock is never poisoned");
+    let board = state.board();
     Json(serde_json::json!({ "silences": board.silences })).into_response()
 }
 

@@ -3,10 +3,10 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use vigie_tests::{free_port, http_get};
+use vigie_tests::{free_port, http_get, KillOnDrop};
 
 fn vigie() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_vigie"));
@@ -315,16 +315,6 @@ fn http_request(port: u16, method: &str, path: &str, body: &str) -> (u16, String
     (status, body)
 }
 
-/// Kills the child when the test ends, even on panic.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn default_run_replays_the_sample_serves_http_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
@@ -337,7 +327,7 @@ fn default_run_replays_the_sample_serves_http_and_stops_on_sigterm() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut running = Running(child);
+    let mut running = KillOnDrop(child);
     let stderr = running.0.stderr.take().unwrap();
     let (log_tx, log_rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

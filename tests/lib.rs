@@ -119,27 +119,27 @@ pub struct ConsumedMessage {
 impl TestBroker {
     /// Starts a broker on a free loopback port and waits until it accepts connections.
     pub fn start() -> anyhow::Result<TestBroker> {
-        let binary = tansu_binary()?;
         let log_dir =
             tempfile::tempdir().context("failed to create a directory for the broker log")?;
+        TestBroker::spawn(free_port()?, "memory://tansu/", &[], log_dir)
+    }
+
+    /// Starts Tansu on `port` with `storage` and extra environment `env`, logging into
+    /// `log_dir`, and waits until it accepts connections.
+    fn spawn(
+        port: u16,
+        storage: &str,
+        env: &[(&str, String)],
+        log_dir: tempfile::TempDir,
+    ) -> anyhow::Result<TestBroker> {
         let log_path = log_dir.path().join("tansu.log");
         let log = std::fs::File::create(&log_path).context("failed to create the broker log")?;
-        let port = free_port()?;
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&binary)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/"])
-            .stdin(Stdio::null())
+        let child = faults::tansu_command(port, storage)?
+            .envs(env.iter().cloned())
             .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
-            .with_context(|| format!("failed to spawn {}", binary.display()))?;
+            .context("failed to spawn tansu")?;
         let mut broker = TestBroker {
             bootstrap: format!("127.0.0.1:{port}"),
             child,
@@ -1097,3 +1097,10 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Fault soak (issue 12): a broker that survives a restart, the repeated sample, exact
+// index listing, webhook verification. In tests/src/faults.rs.
+
+#[path = "src/faults.rs"]
+pub mod faults;

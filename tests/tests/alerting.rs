@@ -523,14 +523,7 @@ fn is_hoax(hook: &Hook, kind: &str) -> bool {
 }
 
 fn verify(request: &ReceivedRequest) -> Result<(), String> {
-    let mut headers = reqwest::header::HeaderMap::new();
-    for (name, value) in &request.headers {
-        let name =
-            reqwest::header::HeaderName::from_bytes(name.as_bytes()).map_err(|e| e.to_string())?;
-        let value = reqwest::header::HeaderValue::from_str(value).map_err(|e| e.to_string())?;
-        headers.insert(name, value);
-    }
-    vigie_alert::verify_standard_webhook(SECRET, &headers, &request.body).map_err(|e| e.to_string())
+    vigie_tests::faults::verify_signed_request(SECRET, request)
 }
 
 #[test]

@@ -133,7 +133,7 @@ fn every_dashboard_and_rule_expression_evaluates_against_a_real_prometheus() -> 
     let vigie_port = free_port()?;
     // The built-in sample, with a file sink so alert delivery metrics exist.
     let config = format!(
-        "data_dir = \"{}\"\n[alert]\ngroup_wait_secs = 0\n[[alert.sinks]]\nname = \"archive\"\nkind = \"file\"\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:{vigie_port}\"\n",
+        "data_dir = \"{}\"\n[source]\nkind = \"sample\"\n[alert]\ngroup_wait_secs = 0\n[[alert.sinks]]\nname = \"archive\"\nkind = \"file\"\npath = \"{}\"\n[http]\nlisten = \"127.0.0.1:{vigie_port}\"\n",
         dir.path().join("data").display(),
         dir.path().join("alerts.jsonl").display()
     );
@@ -345,11 +345,7 @@ fn compose_file_is_valid_pinned_bound_to_loopback_and_mounts_existing_files() {
     }
     // The build the vigie service uses exists, and the configuration it mounts is valid.
     assert!(root.join("deploy/Dockerfile").exists());
-    let check = Command::new(vigie_binary())
-        .arg("check-config")
-        .arg(root.join("deploy/compose/vigie.toml"))
-        .output()
-        .unwrap();
+    let check = check_config_with_secrets(&root.join("deploy/compose/vigie.toml"));
     assert!(
         check.status.success(),
         "{}",
@@ -382,6 +378,33 @@ fn compose_file_is_valid_pinned_bound_to_loopback_and_mounts_existing_files() {
     ] {
         assert!(dockerfile.contains(needed), "Dockerfile lacks {needed}");
     }
+}
+
+/// Runs `vigie check-config` on a copy of `config` whose `/run/secrets/…` files (mounted
+/// by Compose or Kubernetes) exist in a temporary directory, each holding a token.
+fn check_config_with_secrets(config: &Path) -> std::process::Output {
+    let dir = tempfile::tempdir().unwrap();
+    let secrets = dir.path().join("secrets");
+    let text = std::fs::read_to_string(config)
+        .unwrap()
+        .replace("\"/run/secrets/", &format!("\"{}/", secrets.display()));
+    for line in text.lines() {
+        let Some((_, path)) = line.split_once(&format!("\"{}/", secrets.display())) else {
+            continue;
+        };
+        let path = secrets.join(path.trim_end_matches('"'));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        // Distinct per file: Vigie refuses two tokens with the same value.
+        let name = path.file_name().unwrap().to_string_lossy();
+        std::fs::write(&path, format!("ci-{name}-0123456789abcdef")).unwrap();
+    }
+    let copy = dir.path().join("vigie.toml");
+    std::fs::write(&copy, text).unwrap();
+    Command::new(vigie_binary())
+        .arg("check-config")
+        .arg(&copy)
+        .output()
+        .unwrap()
 }
 
 fn documents(dir: &Path) -> Vec<(String, Yaml)> {
@@ -510,11 +533,7 @@ fn kustomize_manifests_parse_and_workloads_are_probed_limited_and_locked_down() 
     for (_, doc) in documents(&repo_root().join("deploy/kubernetes/overlays/example")) {
         assert!(doc["kind"].is_string() || doc["resources"].is_sequence());
     }
-    let check = Command::new(vigie_binary())
-        .arg("check-config")
-        .arg(base.join("vigie.toml"))
-        .output()
-        .unwrap();
+    let check = check_config_with_secrets(&base.join("vigie.toml"));
     assert!(
         check.status.success(),
         "{}",

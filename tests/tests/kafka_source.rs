@@ -64,7 +64,7 @@ fn config(broker: &TestBroker, topic: &str, group_id: &str) -> KafkaConfig {
         create_partitions: 3,
         batch_max_messages: 64,
         batch_max_wait_ms: 100,
-        properties,
+        properties: properties.into(),
     }
 }
 
@@ -456,7 +456,7 @@ async fn unreachable_broker_is_a_clear_error_within_bounded_time() {
         brokers: format!("127.0.0.1:{port}"),
         ..KafkaConfig::default()
     };
-    config.properties = TestBroker::consumer_properties();
+    config.properties = TestBroker::consumer_properties().into();
     let started = Instant::now();
     let err = KafkaSource::connect(config, InputLimits::default())
         .await

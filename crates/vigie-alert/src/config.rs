@@ -5,14 +5,14 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use vigie_domain::Severity;
+use vigie_domain::{Secret, Severity};
 
 use crate::content::AlertSeverity;
 use crate::error::AlertError;
 use crate::signing::WebhookSecret;
 
 /// `[alert]`: when narratives become alerts, what alerts say and where they go.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertConfig {
     /// Base URL under which receivers reach this daemon's HTTP API; links in alerts
@@ -51,8 +51,10 @@ pub struct AlertConfig {
     /// Shows account ids as salted HMAC-SHA256 pseudonyms (12 hex digits) rather than raw.
     pub pseudonymize_accounts: bool,
     /// The salt (HMAC key) of account pseudonyms; keep it secret and stable so the same
-    /// account keeps the same pseudonym across alerts.
-    pub account_salt: String,
+    /// account keeps the same pseudonym across alerts. Unset, the daemon generates one
+    /// (32 random bytes) into `DATA_DIR/account-salt` (mode 0600) and reuses it. A secret:
+    /// may come from `account_salt_file` or `account_salt_env`, and is never printed.
+    pub account_salt: Secret,
     /// Top terms cited in an alert.
     pub max_terms: usize,
     /// Top accounts cited in an alert.
@@ -63,6 +65,8 @@ pub struct AlertConfig {
     pub sinks: Vec<SinkConfig>,
     /// Retries and limits of delivery.
     pub delivery: DeliveryConfig,
+    /// Limits of silences (duration, count, matcher sizes).
+    pub silences: crate::silence::SilenceConfig,
 }
 
 impl Default for AlertConfig {
@@ -85,12 +89,13 @@ impl Default for AlertConfig {
             group_wait_secs: 30,
             resolved_retention_secs: 86_400,
             pseudonymize_accounts: true,
-            account_salt: String::new(),
+            account_salt: Secret::default(),
             max_terms: 5,
             max_accounts: 5,
             max_representative_posts: 5,
             sinks: Vec::new(),
             delivery: DeliveryConfig::default(),
+            silences: crate::silence::SilenceConfig::default(),
         }
     }
 }
@@ -215,7 +220,7 @@ impl SinkKind {
 }
 
 /// `[[alert.sinks]]`: one destination and which notifications it takes.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SinkConfig {
     /// Unique name, used in logs, metrics (`sink` label) and the outbox.
@@ -223,14 +228,26 @@ pub struct SinkConfig {
     /// `webhook`, `slack`, `teams`, `alertmanager`, `file` or `stdout`.
     pub kind: SinkKind,
     /// Endpoint (webhook, slack, teams); for alertmanager, one more base URL besides `urls`.
-    pub url: String,
-    /// Alertmanager base URLs (`http://am:9093`); each gets every alert.
-    pub urls: Vec<String>,
+    /// A secret (a Slack or Teams URL *is* the credential): may come from `url_file` or
+    /// `url_env`, and is never printed or logged.
+    pub url: Secret,
+    /// Alertmanager base URLs (`http://am:9093`); each gets every alert. Secrets too,
+    /// since a URL may carry credentials.
+    pub urls: Vec<Secret>,
     /// JSONL file of the `file` sink.
     pub path: String,
     /// Webhook signing secret: `whsec_<base64 key>` (Standard Webhooks) or any other
-    /// string, used as the raw key bytes. Empty sends unsigned requests.
-    pub secret: String,
+    /// string, used as the raw key bytes. Empty sends unsigned requests. May come from
+    /// `secret_file` or `secret_env`.
+    pub secret: Secret,
+    /// User name for HTTP basic authentication (webhook and alertmanager sinks, e.g. an
+    /// Alertmanager behind a reverse proxy); needs `basic_auth_password`.
+    pub basic_auth_user: String,
+    /// Password for HTTP basic authentication; a secret (`basic_auth_password_file`).
+    pub basic_auth_password: Secret,
+    /// Bearer token sent as `Authorization: Bearer …` (webhook and alertmanager sinks);
+    /// a secret (`bearer_token_file`). Not together with basic authentication.
+    pub bearer_token: Secret,
     /// Seconds before a request is abandoned (and retried).
     pub timeout_secs: u64,
     /// Requests in flight at once to this sink (file and stdout sinks always write one
@@ -252,10 +269,13 @@ impl Default for SinkConfig {
         SinkConfig {
             name: String::new(),
             kind: SinkKind::Webhook,
-            url: String::new(),
+            url: Secret::default(),
             urls: Vec::new(),
             path: String::new(),
-            secret: String::new(),
+            secret: Secret::default(),
+            basic_auth_user: String::new(),
+            basic_auth_password: Secret::default(),
+            bearer_token: Secret::default(),
             timeout_secs: 10,
             max_concurrency: 4,
             rate_limit_per_minute: 0,
@@ -274,10 +294,10 @@ impl SinkConfig {
 
     /// Returns the endpoints this sink posts to: one per Alertmanager, one otherwise
     /// (none for file and stdout).
-    pub fn endpoints(&self) -> Vec<String> {
+    pub fn endpoints(&self) -> Vec<Secret> {
         match self.kind {
             SinkKind::Alertmanager => {
-                let mut urls: Vec<String> = self.urls.clone();
+                let mut urls: Vec<Secret> = self.urls.clone();
                 if !self.url.is_empty() {
                     urls.insert(0, self.url.clone());
                 }
@@ -312,14 +332,65 @@ impl Default for DeliveryConfig {
     }
 }
 
+/// Longest duration any `*_secs` key of `[alert]` may hold: 10 years. Longer values are
+/// typos, and past about 292 billion years they would overflow time arithmetic.
+pub const MAX_DURATION_SECS: u64 = 10 * 365 * 86_400;
+/// Longest retry delay, in milliseconds (one day).
+pub const MAX_BACKOFF_MS: u64 = 86_400_000;
+/// Most requests in flight to one sink.
+pub const MAX_SINK_CONCURRENCY: usize = 1024;
+/// Longest request timeout of a sink, in seconds.
+pub const MAX_SINK_TIMEOUT_SECS: u64 = 3600;
+/// Most terms, accounts or posts cited in one alert.
+pub const MAX_CITED: usize = 100;
+
 impl AlertConfig {
-    /// Checks rules that serde cannot: unique names, URLs present, factors in range.
+    /// Returns every secret of the section (salt, sink URLs, signing keys, credentials),
+    /// for scrubbing text that may quote them.
+    pub fn secrets(&self) -> Vec<&Secret> {
+        let mut secrets = vec![&self.account_salt];
+        for sink in &self.sinks {
+            secrets.extend(sink.secrets());
+        }
+        secrets
+    }
+
+    /// Checks rules that serde cannot: unique names, URLs present, factors and durations in
+    /// range. Every message starts with the dotted key it is about and quotes no secret.
     pub fn validate(&self) -> Result<(), AlertError> {
+        self.silences.validate()?;
         let invalid = |message: String| Err(AlertError::InvalidConfig(message));
+        for (key, value) in [
+            ("for_secs", self.for_secs),
+            ("keep_firing_for_secs", self.keep_firing_for_secs),
+            ("resolve_after_secs", self.resolve_after_secs),
+            ("cooldown_secs", self.cooldown_secs),
+            ("renotify_interval_secs", self.renotify_interval_secs),
+            ("group_wait_secs", self.group_wait_secs),
+            ("resolved_retention_secs", self.resolved_retention_secs),
+            ("delivery.max_age_secs", self.delivery.max_age_secs),
+        ] {
+            if value > MAX_DURATION_SECS {
+                return invalid(format!(
+                    "alert.{key} must be at most {MAX_DURATION_SECS} (10 years), got {value}"
+                ));
+            }
+        }
+        for (key, value) in [
+            ("max_terms", self.max_terms),
+            ("max_accounts", self.max_accounts),
+            ("max_representative_posts", self.max_representative_posts),
+        ] {
+            if value > MAX_CITED {
+                return invalid(format!(
+                    "alert.{key} must be at most {MAX_CITED}, got {value}"
+                ));
+            }
+        }
         // Written so that NaN is refused too.
-        if self.growth_change_factor.partial_cmp(&1.0) != Some(std::cmp::Ordering::Greater) {
+        if !(self.growth_change_factor.is_finite() && self.growth_change_factor > 1.0) {
             return invalid(format!(
-                "alert.growth_change_factor must be > 1, got {}",
+                "alert.growth_change_factor must be a number > 1, got {}",
                 self.growth_change_factor
             ));
         }
@@ -341,6 +412,17 @@ impl AlertConfig {
             if !names.insert(rule.name.as_str()) {
                 return invalid(format!("alert.rules: duplicate rule name {:?}", rule.name));
             }
+            for (key, value) in [
+                ("min_growth_ratio", rule.min_growth_ratio),
+                ("min_coordination_score", rule.min_coordination_score),
+            ] {
+                if !value.is_finite() {
+                    return invalid(format!(
+                        "alert.rules.{}.{key} must be a finite number",
+                        rule.name
+                    ));
+                }
+            }
         }
         let mut names = BTreeSet::new();
         for sink in &self.sinks {
@@ -351,42 +433,120 @@ impl AlertConfig {
             if !names.insert(name.as_str()) {
                 return invalid(format!("alert.sinks: duplicate sink name {name:?}"));
             }
-            if sink.max_concurrency == 0 || sink.timeout_secs == 0 {
-                return invalid(format!(
-                    "alert.sinks.{name}: max_concurrency and timeout_secs must be > 0"
-                ));
+            sink.validate()?;
+        }
+        let delivery = &self.delivery;
+        if delivery.initial_backoff_ms == 0 || delivery.max_backoff_ms < delivery.initial_backoff_ms
+        {
+            return invalid(
+                "alert.delivery.initial_backoff_ms: need 0 < initial_backoff_ms <= max_backoff_ms"
+                    .into(),
+            );
+        }
+        if delivery.max_backoff_ms > MAX_BACKOFF_MS {
+            return invalid(format!(
+                "alert.delivery.max_backoff_ms must be at most {MAX_BACKOFF_MS} (one day), got {}",
+                delivery.max_backoff_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl SinkConfig {
+    /// Returns the sink's secrets (URLs, signing key, credentials), for scrubbing.
+    pub fn secrets(&self) -> Vec<&Secret> {
+        let mut secrets = vec![
+            &self.url,
+            &self.secret,
+            &self.basic_auth_password,
+            &self.bearer_token,
+        ];
+        secrets.extend(self.urls.iter());
+        secrets
+    }
+
+    fn validate(&self) -> Result<(), AlertError> {
+        let name = &self.name;
+        let invalid = |message: String| Err(AlertError::InvalidConfig(message));
+        if self.max_concurrency == 0 || self.max_concurrency > MAX_SINK_CONCURRENCY {
+            return invalid(format!(
+                "alert.sinks.{name}.max_concurrency must be between 1 and {MAX_SINK_CONCURRENCY}"
+            ));
+        }
+        if self.timeout_secs == 0 || self.timeout_secs > MAX_SINK_TIMEOUT_SECS {
+            return invalid(format!(
+                "alert.sinks.{name}.timeout_secs must be between 1 and {MAX_SINK_TIMEOUT_SECS}"
+            ));
+        }
+        match self.kind {
+            SinkKind::File if self.path.is_empty() => {
+                return invalid(format!("alert.sinks.{name}.path: a file sink needs a path"));
             }
-            match sink.kind {
-                SinkKind::File if sink.path.is_empty() => {
-                    return invalid(format!("alert.sinks.{name}: a file sink needs a path"));
+            SinkKind::File | SinkKind::Stdout => {}
+            _ => {
+                if self.endpoints().is_empty() {
+                    return invalid(format!("alert.sinks.{name}.url: needs url or urls"));
                 }
-                SinkKind::File | SinkKind::Stdout => {}
-                _ => {
-                    let endpoints = sink.endpoints();
-                    if endpoints.is_empty() {
-                        return invalid(format!("alert.sinks.{name}: needs url or urls"));
-                    }
-                    for url in endpoints {
-                        if !(url.starts_with("http://") || url.starts_with("https://")) {
-                            return invalid(format!(
-                                "alert.sinks.{name}: {url:?} is not an http(s) URL"
-                            ));
-                        }
+                // The URL is not quoted: for Slack and Teams it is the credential.
+                let http = |url: &Secret| {
+                    let url = url.expose();
+                    url.starts_with("http://") || url.starts_with("https://")
+                };
+                if !self.url.is_empty() && !http(&self.url) {
+                    return invalid(format!(
+                        "alert.sinks.{name}.url is not an http(s) URL (value not shown)"
+                    ));
+                }
+                if self.kind == SinkKind::Alertmanager {
+                    if let Some(index) = self.urls.iter().position(|url| !http(url)) {
+                        return invalid(format!(
+                            "alert.sinks.{name}.urls[{index}] is not an http(s) URL (value not shown)"
+                        ));
                     }
                 }
-            }
-            if !sink.secret.is_empty() {
-                WebhookSecret::parse(&sink.secret).map_err(|_| {
-                    AlertError::InvalidConfig(format!(
-                        "alert.sinks.{name}.secret starts with whsec_ but is not base64"
-                    ))
-                })?;
             }
         }
-        if self.delivery.initial_backoff_ms == 0
-            || self.delivery.max_backoff_ms < self.delivery.initial_backoff_ms
-        {
-            return invalid("alert.delivery: need 0 < initial_backoff_ms <= max_backoff_ms".into());
+        if !self.urls.is_empty() && self.kind != SinkKind::Alertmanager {
+            return invalid(format!(
+                "alert.sinks.{name}.urls is for alertmanager sinks only; use url"
+            ));
+        }
+        if !self.secret.is_empty() {
+            if self.kind != SinkKind::Webhook {
+                return invalid(format!(
+                    "alert.sinks.{name}.secret signs webhook sinks only"
+                ));
+            }
+            if WebhookSecret::parse(self.secret.expose()).is_err() {
+                return invalid(format!(
+                    "alert.sinks.{name}.secret starts with whsec_ but is not base64"
+                ));
+            }
+        }
+        let basic = !self.basic_auth_user.is_empty() || !self.basic_auth_password.is_empty();
+        let bearer = !self.bearer_token.is_empty();
+        if basic || bearer {
+            if !matches!(self.kind, SinkKind::Webhook | SinkKind::Alertmanager) {
+                return invalid(format!(
+                    "alert.sinks.{name}.{}: authentication is for webhook and alertmanager sinks",
+                    if bearer {
+                        "bearer_token"
+                    } else {
+                        "basic_auth_user"
+                    }
+                ));
+            }
+            if basic && bearer {
+                return invalid(format!(
+                    "alert.sinks.{name}.bearer_token: set basic_auth_user/basic_auth_password or bearer_token, not both"
+                ));
+            }
+            if basic && (self.basic_auth_user.is_empty() || self.basic_auth_password.is_empty()) {
+                return invalid(format!(
+                    "alert.sinks.{name}.basic_auth_password: basic authentication needs both basic_auth_user and basic_auth_password"
+                ));
+            }
         }
         Ok(())
     }
@@ -423,7 +583,7 @@ mod tests {
             ..AlertConfig::default()
         };
         assert!(config.validate().is_err());
-        config.sinks[0].urls = vec!["http://127.0.0.1:9093".into()];
+        config.sinks[0].urls = vec![Secret::new("http://127.0.0.1:9093")];
         config.validate().unwrap();
         config.sinks.push(config.sinks[0].clone());
         assert!(config.validate().is_err());

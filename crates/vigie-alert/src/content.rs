@@ -335,7 +335,7 @@ pub(crate) fn build_alert(frame: AlertFrame<'_>, narrative: &Narrative) -> Alert
         .take(config.max_accounts)
         .map(|(account, posts)| AccountRef {
             account: if config.pseudonymize_accounts {
-                pseudonymize(&config.account_salt, account)
+                pseudonymize(config.account_salt.expose(), account)
             } else {
                 account.clone()
             },
@@ -527,7 +527,7 @@ pub(crate) mod tests {
         let config = AlertConfig {
             runbook_url: "https://wiki/runbook".into(),
             external_url: "http://vigie:9464/".into(),
-            account_salt: "s".into(),
+            account_salt: vigie_domain::Secret::new("s"),
             ..AlertConfig::default()
         };
         let lookup: PostLookup = Arc::new(|id: &str| {

@@ -30,7 +30,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::fs::{File, OpenOptions};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -47,6 +47,11 @@ use crate::error::AlertError;
 use crate::format;
 use crate::policy::{Notification, NotificationKind};
 use crate::signing::WebhookSecret;
+
+mod journal;
+
+pub use journal::{parse_journal, read_journal, JournalRecord, ParsedJournal, MAX_RECORD_BYTES};
+use vigie_domain::Secret;
 
 /// The journal's file name inside the outbox directory.
 pub const JOURNAL_FILE: &str = "journal.jsonl";
@@ -172,23 +177,6 @@ impl DeliveryObserver for DeliveryStats {
     }
 }
 
-/// One journal line.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
-enum JournalRecord {
-    Accept {
-        seq: u64,
-        accepted_at: DateTime<Utc>,
-        targets: Vec<String>,
-        notification: Box<Notification>,
-    },
-    Done {
-        seq: u64,
-        target: String,
-        outcome: DeliveryOutcome,
-    },
-}
-
 /// One line of `dead-letter.jsonl`.
 #[derive(Debug, Serialize, Deserialize)]
 struct DeadLetter {
@@ -216,15 +204,59 @@ pub struct PendingDelivery {
 struct OutboxInner {
     journal: File,
     journal_len: u64,
+    /// A failed append may have left a partial line that could not be cut: the next
+    /// append starts with a newline so its record is not glued to it.
+    torn_tail: bool,
     pending: BTreeMap<u64, PendingDelivery>,
     next_seq: u64,
     records_since_compaction: usize,
+}
+
+impl OutboxInner {
+    /// Appends whole lines (fsync'd when `sync`); on failure cuts what was written, so a
+    /// refused record leaves no trace and the journal stays readable.
+    fn append(&mut self, path: &Path, lines: &[u8], sync: bool) -> Result<(), AlertError> {
+        let mut buffer = Vec::with_capacity(lines.len() + 1);
+        if self.torn_tail {
+            buffer.push(b'\n');
+        }
+        buffer.extend_from_slice(lines);
+        let start = self.journal_len;
+        let written = self.journal.write_all(&buffer).and_then(|()| {
+            if sync {
+                self.journal.sync_data()
+            } else {
+                Ok(())
+            }
+        });
+        match written {
+            Ok(()) => {
+                self.journal_len += buffer.len() as u64;
+                self.torn_tail = false;
+                Ok(())
+            }
+            Err(err) => {
+                // Cut a partial write, or the next record would be glued to it.
+                match self.journal.set_len(start) {
+                    Ok(()) => {}
+                    Err(_) => {
+                        self.torn_tail = true;
+                        if let Ok(metadata) = self.journal.metadata() {
+                            self.journal_len = metadata.len();
+                        }
+                    }
+                }
+                Err(io_error(path)(err))
+            }
+        }
+    }
 }
 
 /// The durable queue of accepted notifications; see the module docs.
 pub struct Outbox {
     dir: PathBuf,
     inner: Mutex<OutboxInner>,
+    corrupt_records: usize,
 }
 
 impl std::fmt::Debug for Outbox {
@@ -242,69 +274,55 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> AlertError + '_ {
 
 impl Outbox {
     /// Opens (creating it if needed) the outbox in `dir`, reads what is pending and
-    /// compacts the journal. A torn last line (a crash mid-write) is skipped.
+    /// compacts the journal. Damaged lines (a torn tail after a crash mid-write, garbage)
+    /// are skipped, counted ([`Outbox::corrupt_records`]) and logged by line number; the
+    /// rest is kept. When compaction fails (a full disk), the journal is kept as it is.
     pub fn open(dir: impl AsRef<Path>) -> Result<Outbox, AlertError> {
         let dir = dir.as_ref().to_owned();
         std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         let path = dir.join(JOURNAL_FILE);
-        let mut pending: BTreeMap<u64, PendingDelivery> = BTreeMap::new();
-        let mut next_seq = 0;
-        match File::open(&path) {
-            Ok(file) => {
-                for (number, line) in BufReader::new(file).lines().enumerate() {
-                    let line = line.map_err(io_error(&path))?;
-                    if line.trim().is_empty() {
-                        continue;
-                    }
-                    match serde_json::from_str::<JournalRecord>(&line) {
-                        Ok(JournalRecord::Accept {
-                            seq,
-                            accepted_at,
-                            targets,
-                            notification,
-                        }) => {
-                            next_seq = next_seq.max(seq + 1);
-                            pending.insert(
-                                seq,
-                                PendingDelivery {
-                                    seq,
-                                    accepted_at,
-                                    targets: targets.into_iter().collect(),
-                                    notification: Arc::new(*notification),
-                                },
-                            );
-                        }
-                        Ok(JournalRecord::Done { seq, target, .. }) => {
-                            if let Some(entry) = pending.get_mut(&seq) {
-                                entry.targets.remove(&target);
-                                if entry.targets.is_empty() {
-                                    pending.remove(&seq);
-                                }
-                            }
-                        }
-                        Err(err) => tracing::warn!(
-                            path = %path.display(),
-                            line = number + 1,
-                            error = %err,
-                            "skipped an unreadable outbox journal line"
-                        ),
-                    }
-                }
-            }
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        let parsed = match File::open(&path) {
+            Ok(file) => read_journal(BufReader::new(file)).map_err(io_error(&path))?,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => ParsedJournal::default(),
             Err(err) => return Err(io_error(&path)(err)),
+        };
+        const LOGGED_LINES: usize = 20;
+        for &line in parsed.corrupt_lines.iter().take(LOGGED_LINES) {
+            tracing::warn!(path = %path.display(), line, "skipped a corrupt outbox journal record");
         }
-        let (journal, journal_len) = write_compacted(&dir, &pending)?;
+        if parsed.corrupt_lines.len() > LOGGED_LINES {
+            tracing::warn!(
+                path = %path.display(),
+                skipped = parsed.corrupt_lines.len(),
+                "skipped more corrupt outbox journal records"
+            );
+        }
+        let corrupt_records = parsed.corrupt_lines.len();
+        let (pending, next_seq) = journal::replay(parsed.records);
+        let (journal, journal_len) = match write_compacted(&dir, &pending) {
+            Ok(compacted) => compacted,
+            Err(err) => {
+                tracing::warn!(error = %error_chain(&err), "cannot compact the outbox journal; appending to it as it is");
+                reopen_uncompacted(&path)?
+            }
+        };
         Ok(Outbox {
             dir,
             inner: Mutex::new(OutboxInner {
                 journal,
                 journal_len,
+                torn_tail: false,
                 pending,
                 next_seq,
                 records_since_compaction: 0,
             }),
+            corrupt_records,
         })
+    }
+
+    /// Returns how many damaged journal lines were skipped when the outbox was opened.
+    pub fn corrupt_records(&self) -> usize {
+        self.corrupt_records
     }
 
     /// Returns the outbox directory.
@@ -356,17 +374,7 @@ impl Outbox {
             return Ok(accepted);
         }
         let path = self.dir.join(JOURNAL_FILE);
-        let start = inner.journal_len;
-        let written = inner
-            .journal
-            .write_all(&buffer)
-            .and_then(|()| inner.journal.sync_data());
-        if let Err(err) = written {
-            // Cut a partial write, or the next record would be glued to it.
-            let _ = inner.journal.set_len(start);
-            return Err(io_error(&path)(err));
-        }
-        inner.journal_len += buffer.len() as u64;
+        inner.append(&path, &buffer, true)?;
         inner.next_seq = seq;
         inner.records_since_compaction += accepted.len();
         for delivery in &accepted {
@@ -398,18 +406,22 @@ impl Outbox {
         let mut line = serde_json::to_vec(&record).map_err(AlertError::Encode)?;
         line.push(b'\n');
         let path = self.dir.join(JOURNAL_FILE);
-        let start = inner.journal_len;
-        if let Err(err) = inner.journal.write_all(&line) {
-            let _ = inner.journal.set_len(start);
-            return Err(io_error(&path)(err));
-        }
-        inner.journal_len += line.len() as u64;
+        inner.append(&path, &line, false)?;
         inner.records_since_compaction += 1;
         if inner.records_since_compaction >= COMPACT_AFTER_RECORDS {
-            let (journal, len) = write_compacted(&self.dir, &inner.pending)?;
-            inner.journal = journal;
-            inner.journal_len = len;
-            inner.records_since_compaction = 0;
+            match write_compacted(&self.dir, &inner.pending) {
+                Ok((journal, len)) => {
+                    inner.journal = journal;
+                    inner.journal_len = len;
+                    inner.torn_tail = false;
+                    inner.records_since_compaction = 0;
+                }
+                Err(err) => {
+                    // The journal in use is intact: keep appending to it, try again later.
+                    inner.records_since_compaction = COMPACT_AFTER_RECORDS / 2;
+                    return Err(err);
+                }
+            }
         }
         Ok(())
     }
@@ -460,33 +472,15 @@ impl Outbox {
     }
 }
 
-/// Rewrites the journal with only the pending deliveries; returns it open for appending.
+/// Rewrites the journal with only the pending deliveries, durably
+/// ([`vigie_pipeline::durable_write`]); returns it open for appending.
 fn write_compacted(
     dir: &Path,
     pending: &BTreeMap<u64, PendingDelivery>,
 ) -> Result<(File, u64), AlertError> {
     let path = dir.join(JOURNAL_FILE);
-    let tmp = dir.join(format!("{JOURNAL_FILE}.tmp"));
-    let mut buffer = Vec::new();
-    for delivery in pending.values() {
-        let record = JournalRecord::Accept {
-            seq: delivery.seq,
-            accepted_at: delivery.accepted_at,
-            targets: delivery.targets.iter().cloned().collect(),
-            notification: Box::new((*delivery.notification).clone()),
-        };
-        serde_json::to_writer(&mut buffer, &record).map_err(AlertError::Encode)?;
-        buffer.push(b'\n');
-    }
-    let mut file = File::create(&tmp).map_err(io_error(&tmp))?;
-    file.write_all(&buffer)
-        .and_then(|()| file.sync_all())
-        .map_err(io_error(&tmp))?;
-    std::fs::rename(&tmp, &path).map_err(io_error(&path))?;
-    // The rename is durable only once the directory entry is.
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_error(dir))?;
+    let buffer = journal::encode_pending(pending)?;
+    vigie_pipeline::durable_write(&path, &buffer).map_err(io_error(&path))?;
     let journal = OpenOptions::new()
         .append(true)
         .open(&path)
@@ -494,11 +488,48 @@ fn write_compacted(
     Ok((journal, buffer.len() as u64))
 }
 
+/// Opens the journal as it is for appending (compaction failed), ending a torn last line
+/// first so the next record starts on a line of its own.
+fn reopen_uncompacted(path: &Path) -> Result<(File, u64), AlertError> {
+    let mut journal = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+        .map_err(io_error(path))?;
+    let mut len = journal.metadata().map_err(io_error(path))?.len();
+    if len > 0 {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut last = [0u8; 1];
+        journal
+            .seek(SeekFrom::Start(len - 1))
+            .and_then(|_| journal.read_exact(&mut last))
+            .map_err(io_error(path))?;
+        if last[0] != b'\n' {
+            journal.write_all(b"\n").map_err(io_error(path))?;
+            len += 1;
+        }
+    }
+    Ok((journal, len))
+}
+
+/// Returns an error with its causes, for logs.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// One sink endpoint with its own queue.
 struct Target {
     key: String,
     sink: SinkConfig,
-    endpoint: Option<String>,
+    endpoint: Option<Secret>,
     client: Option<reqwest::Client>,
     secret: Option<WebhookSecret>,
 }
@@ -623,7 +654,7 @@ pub fn routes_to(sink: &SinkConfig, notification: &Notification) -> bool {
     true
 }
 
-fn target_keys(sink: &SinkConfig) -> Vec<(String, Option<String>)> {
+fn target_keys(sink: &SinkConfig) -> Vec<(String, Option<Secret>)> {
     let endpoints = sink.endpoints();
     match endpoints.len() {
         0 => vec![(sink.name.clone(), None)],
@@ -651,7 +682,7 @@ impl AlertDelivery {
             let secret = if sink.secret.is_empty() {
                 None
             } else {
-                Some(WebhookSecret::parse(&sink.secret)?)
+                Some(WebhookSecret::parse(sink.secret.expose())?)
             };
             for (key, endpoint) in target_keys(sink) {
                 let client = match endpoint {
@@ -935,7 +966,7 @@ async fn send(
                 .expect("a notification always serializes");
             let timestamp = now.timestamp();
             let mut request = client
-                .post(endpoint)
+                .post(endpoint.expose())
                 .header("webhook-id", &notification.id)
                 .header("webhook-timestamp", timestamp.to_string());
             if let Some(secret) = &target.secret {
@@ -947,13 +978,13 @@ async fn send(
             request.body(body)
         }
         SinkKind::Slack => client
-            .post(endpoint)
+            .post(endpoint.expose())
             .body(format::slack::message(&notifications).to_string()),
         SinkKind::Teams => client
-            .post(endpoint)
+            .post(endpoint.expose())
             .body(format::teams::message(&notifications).to_string()),
         SinkKind::Alertmanager => {
-            let url = format!("{}/api/v2/alerts", endpoint.trim_end_matches('/'));
+            let url = format!("{}/api/v2/alerts", endpoint.expose().trim_end_matches('/'));
             client.post(url).body(
                 format::alertmanager::alerts(&notifications, now, shared.resend_secs).to_string(),
             )
@@ -961,10 +992,18 @@ async fn send(
         SinkKind::File | SinkKind::Stdout => unreachable!("local sinks have no endpoint"),
     };
     request = request.header(reqwest::header::CONTENT_TYPE, "application/json");
+    if !sink.bearer_token.is_empty() {
+        request = request.bearer_auth(sink.bearer_token.expose());
+    } else if !sink.basic_auth_user.is_empty() {
+        request = request.basic_auth(
+            &sink.basic_auth_user,
+            Some(sink.basic_auth_password.expose()),
+        );
+    }
     let response = request
         .send()
         .await
-        .map_err(|err| SendFailure::retry(format!("request failed: {err}")))?;
+        .map_err(|err| SendFailure::retry(describe_request_error(sink, err)))?;
     let status = response.status();
     if status.is_success() {
         return Ok(());
@@ -979,11 +1018,34 @@ async fn send(
     Err(SendFailure {
         message: format!(
             "HTTP {status}: {}",
-            crate::content::truncate_chars(body.trim(), 200)
+            // Scrubbed before truncation, so that no prefix of a secret survives.
+            crate::content::truncate_chars(&vigie_domain::scrub(body.trim(), sink.secrets()), 200)
         ),
         retryable,
         retry_after,
     })
+}
+
+/// Describes a failed request without its URL (for Slack and Teams the URL is the
+/// credential, and reqwest's message quotes it), then scrubs the sink's secrets from what
+/// is left as a second line of defence. The text goes to logs and `dead-letter.jsonl`.
+fn describe_request_error(sink: &SinkConfig, err: reqwest::Error) -> String {
+    let what = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else {
+        "request failed"
+    };
+    let err = err.without_url();
+    let mut text = format!("{what}: {err}");
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    vigie_domain::scrub(&text, sink.secrets())
 }
 
 async fn write_local(
@@ -1195,11 +1257,11 @@ mod tests {
         SinkConfig {
             name: name.into(),
             kind,
-            url: url.into(),
+            url: Secret::new(url),
             secret: if kind == SinkKind::Webhook {
-                SECRET.into()
+                Secret::new(SECRET)
             } else {
-                String::new()
+                Secret::default()
             },
             timeout_secs: 5,
             ..SinkConfig::default()
@@ -1457,6 +1519,171 @@ mod tests {
         assert_eq!(Outbox::open(dir.path()).unwrap().depth(), 0);
     }
 
+    /// Issue 12, row 7: a crash leaves a torn multi-byte UTF-8 tail in `journal.jsonl`;
+    /// the daemon refused to start (`stream did not contain valid UTF-8`). Now the torn
+    /// line is skipped and counted and every pending delivery is still delivered.
+    #[tokio::test]
+    async fn issue_12_row_7_a_journal_torn_inside_a_utf8_character_still_opens_and_delivers() {
+        let (down, down_log) = serve(|_| Reply::Status(503)).await;
+        let dir = tempfile::tempdir().unwrap();
+        // Non-ASCII text, as alert content in French, Russian or Arabic has.
+        let sent: Vec<Notification> = notifications(3)
+            .into_iter()
+            .map(|n| Notification {
+                group_key: "récit-été-наратив".into(),
+                ..n
+            })
+            .collect();
+        {
+            let delivery = AlertDelivery::start(
+                &config(vec![sink("hook", SinkKind::Webhook, &down)], 60),
+                Outbox::open(dir.path()).unwrap(),
+                None,
+            )
+            .unwrap();
+            delivery.deliver(&sent[..2]).unwrap();
+            delivery.deliver(&sent[2..]).unwrap();
+            wait_for("attempts", || down_log.lock().unwrap().len() >= 2).await;
+        }
+        // The crash: the last record is cut in the middle of a two-byte character.
+        let journal = dir.path().join(JOURNAL_FILE);
+        let bytes = std::fs::read(&journal).unwrap();
+        let last_line = bytes[..bytes.len() - 1]
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .unwrap()
+            + 1;
+        let cut = last_line
+            + bytes[last_line..]
+                .iter()
+                .position(|&b| b == 0xC3)
+                .expect("a multi-byte character in the last record")
+            + 1;
+        std::fs::write(&journal, &bytes[..cut]).unwrap();
+        assert!(
+            std::str::from_utf8(&bytes[..cut]).is_err(),
+            "torn inside a character"
+        );
+
+        let outbox = Outbox::open(dir.path()).expect("the outbox opens despite the torn tail");
+        assert_eq!(outbox.corrupt_records(), 1);
+        assert_eq!(outbox.depth(), 2, "the two complete records are kept");
+        let (up, up_log) = serve(|_| Reply::Status(200)).await;
+        let delivery = AlertDelivery::start(
+            &config(vec![sink("hook", SinkKind::Webhook, &up)], 60),
+            outbox,
+            None,
+        )
+        .unwrap();
+        let stats = delivery.stats();
+        wait_for("re-sent deliveries", || stats.sink("hook").delivered == 2).await;
+        let resent: BTreeSet<String> = up_log
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|r| header(r, "webhook-id").to_owned())
+            .collect();
+        let kept: BTreeSet<String> = sent[..2].iter().map(|n| n.id.clone()).collect();
+        assert_eq!(resent, kept);
+        drop(delivery);
+        // Compaction at open rewrote the journal without the torn line.
+        let reopened = Outbox::open(dir.path()).unwrap();
+        assert_eq!((reopened.corrupt_records(), reopened.depth()), (0, 0));
+    }
+
+    /// A small tmpfs mounted for one test (needs root); unmounted on drop.
+    struct SmallDisk {
+        dir: tempfile::TempDir,
+    }
+
+    impl SmallDisk {
+        /// Mounts a tmpfs of `size` (e.g. `"256k"`); `None` when mounting is not allowed
+        /// here (not root), after saying so.
+        fn mount(size: &str) -> Option<SmallDisk> {
+            let dir = tempfile::tempdir().unwrap();
+            let status = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir.path())
+                .stderr(std::process::Stdio::null())
+                .status();
+            match status {
+                Ok(status) if status.success() => Some(SmallDisk { dir }),
+                _ => {
+                    eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+                    None
+                }
+            }
+        }
+
+        fn path(&self) -> &Path {
+            self.dir.path()
+        }
+
+        /// Fills the file system; returns the filler, to delete when space should return.
+        fn fill(&self) -> PathBuf {
+            let filler = self.path().join("filler");
+            let mut file = File::create(&filler).unwrap();
+            let chunk = vec![0u8; 4096];
+            while file.write_all(&chunk).is_ok() {}
+            while file.write_all(&chunk[..1]).is_ok() {}
+            filler
+        }
+    }
+
+    impl Drop for SmallDisk {
+        fn drop(&mut self) {
+            // Lazy: files the test's runtime still holds open must not keep it mounted.
+            let _ = std::process::Command::new("umount")
+                .arg("-l")
+                .arg(self.dir.path())
+                .status();
+        }
+    }
+
+    /// Issue 12 (review finding: a notification the outbox refuses is lost): on a full
+    /// disk the outbox refuses with an error naming the journal and the cause, takes
+    /// nothing, leaves the journal readable, and accepts again once space returns.
+    #[tokio::test]
+    async fn issue_12_a_full_disk_refuses_notifications_cleanly_and_recovers() {
+        let Some(disk) = SmallDisk::mount("256k") else {
+            return;
+        };
+        let dir = disk.path().join("outbox");
+        let delivery = AlertDelivery::start(
+            &config(
+                vec![sink("hook", SinkKind::Webhook, "http://127.0.0.1:9")],
+                60,
+            ),
+            Outbox::open(&dir).unwrap(),
+            None,
+        )
+        .unwrap();
+        // Records of several KB: appending them needs new pages, so a full tmpfs refuses.
+        let sent = notifications(6);
+        delivery.deliver(&sent[..1]).unwrap();
+        let filler = disk.fill();
+        let err = delivery.deliver(&sent[1..]).unwrap_err();
+        let AlertError::OutboxIo { path, source } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(path, &dir.join(JOURNAL_FILE));
+        assert_eq!(source.kind(), std::io::ErrorKind::StorageFull);
+        assert!(source.to_string().contains("No space left"), "{source}");
+        assert_eq!(delivery.depth(), 1, "nothing refused is counted as taken");
+
+        std::fs::remove_file(filler).unwrap();
+        assert_eq!(delivery.deliver(&sent[1..]).unwrap(), 5);
+        assert_eq!(delivery.depth(), 6);
+        drop(delivery);
+        let parsed = parse_journal(&std::fs::read(dir.join(JOURNAL_FILE)).unwrap());
+        assert!(
+            parsed.corrupt_lines.is_empty(),
+            "{:?}",
+            parsed.corrupt_lines
+        );
+        assert_eq!(Outbox::open(&dir).unwrap().depth(), 6);
+    }
+
     #[tokio::test]
     async fn group_capable_sinks_send_one_request_per_group() {
         let (am1, am1_log) = serve(|_| Reply::Status(200)).await;
@@ -1465,7 +1692,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("alerts.jsonl");
         let mut alertmanager = sink("am", SinkKind::Alertmanager, "");
-        alertmanager.urls = vec![am1, format!("{am2}/")];
+        alertmanager.urls = vec![Secret::new(am1), Secret::new(format!("{am2}/"))];
         let mut file_sink = sink("file", SinkKind::File, "");
         file_sink.path = file.display().to_string();
         let delivery = AlertDelivery::start(

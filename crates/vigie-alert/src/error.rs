@@ -32,6 +32,12 @@ pub enum AlertError {
     /// A silence is malformed (no matcher, ends before it starts, …).
     #[error("invalid silence: {0}")]
     InvalidSilence(String),
+    /// A new silence would exceed `[alert.silences] max_count` and none has expired.
+    #[error("too many silences: at most {max} are kept (alert.silences.max_count); remove one or wait for one to expire")]
+    TooManySilences {
+        /// The configured maximum.
+        max: usize,
+    },
     /// A webhook signature is missing, malformed or does not match.
     #[error("webhook signature rejected: {0}")]
     BadSignature(&'static str),

@@ -31,11 +31,14 @@ pub mod policy;
 pub mod signing;
 pub mod silence;
 
+#[cfg(test)]
+mod issue_12_tests;
+
 pub use config::{AlertConfig, AlertRule, DeliveryConfig, SeverityTiers, SinkConfig, SinkKind};
 pub use content::{narrative_search_query, Alert, AlertSeverity, AlertStatus, PostLookup, PostRef};
 pub use delivery::{
-    routes_to, AlertDelivery, DeliveryObserver, DeliveryOutcome, DeliveryStats, Outbox,
-    PendingDelivery, SinkStats,
+    parse_journal, routes_to, AlertDelivery, DeliveryObserver, DeliveryOutcome, DeliveryStats,
+    JournalRecord, Outbox, ParsedJournal, PendingDelivery, SinkStats,
 };
 pub use error::AlertError;
 pub use policy::{
@@ -43,4 +46,6 @@ pub use policy::{
     NotificationRecord, PolicySnapshot,
 };
 pub use signing::{pseudonymize, verify_standard_webhook, WebhookSecret};
-pub use silence::{Matcher, Silence, Silences};
+pub use silence::{
+    Matcher, Silence, SilenceConfig, SilenceRequest, SilenceState, SilenceView, Silences,
+};

@@ -19,8 +19,11 @@
 //!
 //! Notifications within `group_wait_secs` of the first of a group are held and released
 //! together with one group key. Silences hold back notifications of matching alerts (a
-//! resolve still goes out when the firing did); an ack stops re-notifications until the
-//! alert's severity changes. Delivery is left to [`crate::AlertDelivery`].
+//! resolve still goes out when the firing did); they are judged by the wall clock, which
+//! the caller passes in with [`AlertPolicy::set_wall_clock`] (the policy reads no clock),
+//! so a silence "for the next hour" holds during a fast replay of old posts too. An ack
+//! stops re-notifications until the alert's severity changes. Delivery is left to
+//! [`crate::AlertDelivery`].
 
 use std::collections::BTreeMap;
 
@@ -32,8 +35,9 @@ use crate::config::{AlertConfig, AlertRule};
 use crate::content::{
     alert_labels, build_alert, Alert, AlertFrame, AlertSeverity, AlertStatus, PostLookup,
 };
+use crate::error::AlertError;
 use crate::signing::sha256_hex;
-use crate::silence::Silences;
+use crate::silence::{SilenceRequest, Silences};
 
 /// What a notification tells about its alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -232,6 +236,8 @@ pub struct AlertPolicy {
     held: Vec<Notification>,
     group_opened_at: Option<DateTime<Utc>>,
     silences: Silences,
+    /// The wall clock silences are judged by; `None` (backtests) judges them in event time.
+    wall_clock: Option<DateTime<Utc>>,
     lookup: Option<PostLookup>,
 }
 
@@ -265,6 +271,7 @@ impl AlertPolicy {
             held: Vec::new(),
             group_opened_at: None,
             silences: Silences::default(),
+            wall_clock: None,
             lookup: None,
         }
     }
@@ -273,7 +280,7 @@ impl AlertPolicy {
     /// as if their narrative had fallen below the threshold.
     pub fn restore(config: AlertConfig, snapshot: PolicySnapshot) -> AlertPolicy {
         let mut silences = snapshot.silences;
-        silences.prepare();
+        silences.prepare(&config.silences);
         AlertPolicy {
             config,
             clock: snapshot.clock,
@@ -285,6 +292,7 @@ impl AlertPolicy {
             held: snapshot.held,
             group_opened_at: snapshot.group_opened_at,
             silences,
+            wall_clock: None,
             lookup: None,
         }
     }
@@ -326,6 +334,39 @@ impl AlertPolicy {
         &mut self.silences
     }
 
+    /// Sets the wall-clock time silences are judged by from now on (the daemon calls it
+    /// before each batch of events and each tick), and forgets silences that ended more
+    /// than `[alert.silences] expired_retention_secs` before it. A time earlier than one
+    /// already given is ignored.
+    pub fn set_wall_clock(&mut self, now: DateTime<Utc>) {
+        let now = self.wall_clock.map_or(now, |wall| wall.max(now));
+        self.wall_clock = Some(now);
+        let retention = std::time::Duration::from_secs(self.config.silences.expired_retention_secs);
+        self.silences.forget_expired(now, retention);
+    }
+
+    /// Returns the wall-clock time last given to [`AlertPolicy::set_wall_clock`].
+    pub fn wall_clock(&self) -> Option<DateTime<Utc>> {
+        self.wall_clock
+    }
+
+    /// Adds a silence at wall-clock time `now` within the configured limits; returns its
+    /// id. See [`Silences::add`].
+    pub fn add_silence(
+        &mut self,
+        request: SilenceRequest,
+        now: DateTime<Utc>,
+    ) -> Result<String, AlertError> {
+        self.set_wall_clock(now);
+        let now = self.wall_clock.unwrap_or(now);
+        self.silences.add(request, now, &self.config.silences)
+    }
+
+    /// Returns the time silences are judged at: the wall clock when given, else `at`.
+    fn silence_time(&self, at: DateTime<Utc>) -> DateTime<Utc> {
+        self.wall_clock.unwrap_or(at)
+    }
+
     /// Acknowledges a firing alert: no re-notification until its severity changes or it
     /// resolves. Returns false when no firing alert has this fingerprint.
     pub fn ack(&mut self, fingerprint: &str) -> bool {
@@ -341,7 +382,7 @@ impl AlertPolicy {
     /// Returns every pending, firing and recently resolved alert, firing first, then by
     /// severity and start.
     pub fn alerts(&self) -> Vec<AlertView> {
-        let now = self.clock.unwrap_or_default();
+        let now = self.silence_time(self.clock.unwrap_or_default());
         let mut views: Vec<AlertView> = self
             .entries
             .values()
@@ -695,7 +736,9 @@ impl AlertPolicy {
         entry.notified_growth = entry.narrative.growth_ratio;
         entry.last_sent_at = Some(at);
         let labels = alert_labels(&rule, entry.narrative.id, severity, status);
-        let silenced = kind != NotificationKind::Resolved && self.silences.is_silenced(&labels, at);
+        let silence_time = self.wall_clock.unwrap_or(at);
+        let silenced =
+            kind != NotificationKind::Resolved && self.silences.is_silenced(&labels, silence_time);
         if silenced {
             return;
         }
@@ -794,7 +837,7 @@ pub fn backtest(
 mod tests {
     use super::*;
     use crate::content::tests::narrative;
-    use crate::silence::{Matcher, Silence};
+    use crate::silence::{Matcher, SilenceRequest};
     use vigie_domain::Severity;
 
     fn at(secs: i64) -> DateTime<Utc> {
@@ -1128,20 +1171,23 @@ mod tests {
             renotify_interval_secs: 300,
             ..config()
         });
+        // Wall clock and event time coincide here; the issue-12 tests below pull them apart.
         policy
-            .silences_mut()
-            .add(Silence {
-                id: String::new(),
-                matchers: vec![Matcher {
-                    name: "narrative_id".into(),
-                    value: "n1".into(),
-                    is_regex: false,
-                }],
-                starts_at: at(0),
-                ends_at: at(1000),
-                created_by: "a".into(),
-                comment: "known".into(),
-            })
+            .add_silence(
+                SilenceRequest {
+                    matchers: vec![Matcher {
+                        name: "narrative_id".into(),
+                        value: "n1".into(),
+                        is_regex: false,
+                    }],
+                    starts_at: Some(at(0)),
+                    ends_at: Some(at(1000)),
+                    created_by: "a".into(),
+                    comment: "known".into(),
+                    ..SilenceRequest::default()
+                },
+                at(0),
+            )
             .unwrap();
         let sent = run(
             &mut policy,
@@ -1161,6 +1207,7 @@ mod tests {
         assert_eq!(muted.state, AlertState::Firing);
         assert!(muted.silenced && muted.silenced_by.is_some());
         // The silence ends: the muted alert is announced as firing.
+        policy.set_wall_clock(at(1200));
         let sent: Vec<_> = policy
             .on_tick(at(1200))
             .into_iter()
@@ -1173,19 +1220,19 @@ mod tests {
     fn silenced_firing_resolves_silently() {
         let mut policy = AlertPolicy::new(config());
         policy
-            .silences_mut()
-            .add(Silence {
-                id: String::new(),
-                matchers: vec![Matcher {
-                    name: "severity".into(),
-                    value: "warning".into(),
-                    is_regex: false,
-                }],
-                starts_at: at(0),
-                ends_at: at(100_000),
-                created_by: String::new(),
-                comment: String::new(),
-            })
+            .add_silence(
+                SilenceRequest {
+                    matchers: vec![Matcher {
+                        name: "severity".into(),
+                        value: "warning".into(),
+                        is_regex: false,
+                    }],
+                    starts_at: Some(at(0)),
+                    ends_at: Some(at(100_000)),
+                    ..SilenceRequest::default()
+                },
+                at(0),
+            )
             .unwrap();
         let sent = run(
             &mut policy,
@@ -1196,6 +1243,56 @@ mod tests {
             &[5000],
         );
         assert!(sent.is_empty(), "{:?}", kinds(&sent));
+    }
+
+    /// Issue 12 (review finding: silences judged in event time): a silence set "for the
+    /// next hour" of wall-clock time holds during a fast replay of posts from years ago,
+    /// and stops applying once that hour is over.
+    #[test]
+    fn issue_12_a_silence_for_the_next_hour_holds_during_a_replay_of_old_posts() {
+        let wall = |secs: i64| DateTime::from_timestamp(1_900_000_000 + secs, 0).unwrap();
+        let mut policy = AlertPolicy::new(AlertConfig {
+            renotify_interval_secs: 300,
+            ..config()
+        });
+        policy
+            .add_silence(
+                SilenceRequest {
+                    matchers: vec![Matcher {
+                        name: "narrative_id".into(),
+                        value: "n1".into(),
+                        is_regex: false,
+                    }],
+                    duration_secs: Some(3600),
+                    ..SilenceRequest::default()
+                },
+                wall(0),
+            )
+            .unwrap();
+        // Event time runs days ahead within a minute of wall time (a replay at full speed):
+        // judged in event time, the silence would have ended after its first hour.
+        let mut sent = Vec::new();
+        for (step, secs) in (0..50_000).step_by(5000).enumerate() {
+            policy.set_wall_clock(wall(step as i64));
+            sent.extend(policy.on_event(&event(secs, 1, Severity::High, Growing)));
+            sent.extend(policy.on_tick(at(secs + 1)));
+        }
+        assert!(sent.is_empty(), "{:?}", kinds(&sent));
+        let view = &policy.alerts()[0];
+        assert_eq!(view.state, AlertState::Firing);
+        assert!(view.silenced);
+
+        // The hour is over: the silence stops applying and the alert is announced.
+        policy.set_wall_clock(wall(3600));
+        let sent = policy.on_tick(at(50_000));
+        assert_eq!(kinds(&sent), vec![(50_000, Firing)]);
+        assert!(!policy.alerts()[0].silenced);
+        let listed = policy.silences().list(wall(3600));
+        assert_eq!(listed[0].state, crate::silence::SilenceState::Expired);
+        // Listed as expired for the retention, then forgotten from memory.
+        let retention = i64::try_from(policy.config().silences.expired_retention_secs).unwrap();
+        policy.set_wall_clock(wall(3600 + retention));
+        assert!(policy.silences().is_empty());
     }
 
     /// Random event streams (seeded): whatever happens, each alert alternates firing and

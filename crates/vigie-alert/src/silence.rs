@@ -1,16 +1,112 @@
-//! Silences: label matchers with an expiry that mute notifications of matching alerts,
-//! the way Alertmanager's do. The policy keeps tracking a silenced alert; it only holds
-//! back its notifications (see [`crate::AlertPolicy`]). The daemon persists the store
-//! (it is serde) and exposes it over HTTP.
+//! Silences: label matchers with a validity in wall-clock time that mute notifications of
+//! matching alerts, the way Alertmanager's do. The policy keeps tracking a silenced alert;
+//! it only holds back its notifications (see [`crate::AlertPolicy`]). The daemon persists
+//! the store (it is serde) and exposes it over HTTP.
+//!
+//! A silence is about the people on call, so it is judged by the wall clock, never by
+//! event time: one set "for the next hour" mutes the next hour of real time, however old
+//! the posts replayed or lagging in Kafka during it. This module reads no clock: `now` is
+//! passed in by the daemon. An ended silence stops applying at once, stays listed as
+//! `expired` for `expired_retention_secs`, then is forgotten. The store is bounded:
+//! `max_count` silences, `max_matchers` matchers each, and bounded matcher sizes and
+//! compiled regex sizes, so no request can grow memory or CPU without limit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use chrono::{DateTime, Utc};
-use regex::Regex;
+use chrono::{DateTime, Duration, Utc};
+use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AlertError;
 use crate::signing::sha256_hex;
+
+/// Longest `created_by`, in bytes.
+const MAX_CREATED_BY_BYTES: usize = 256;
+/// Longest `comment`, in bytes.
+const MAX_COMMENT_BYTES: usize = 4096;
+/// Longest caller-chosen silence id, in bytes.
+const MAX_ID_BYTES: usize = 64;
+
+/// `[alert.silences]`: how long silences may last and how many the daemon keeps.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SilenceConfig {
+    /// Most silences kept, expired ones still listed included (Alertmanager's
+    /// `--silences.max-silences`). When full, the oldest expired silence makes room;
+    /// with none expired, a new silence is refused.
+    pub max_count: usize,
+    /// Longest a silence may last, in seconds (90 days by default); also how far ahead a
+    /// silence may start.
+    pub max_duration_secs: u64,
+    /// Length of a silence that gives neither `ends_at` nor `duration_secs`; 0 (the
+    /// default) requires one of them.
+    pub default_duration_secs: u64,
+    /// Seconds an ended silence stays listed as `expired` before it is forgotten
+    /// (5 days, as Alertmanager's `--data.retention`).
+    pub expired_retention_secs: u64,
+    /// Most matchers in one silence.
+    pub max_matchers: usize,
+    /// Longest matcher name or value, in bytes.
+    pub max_matcher_bytes: usize,
+    /// Largest compiled regex matcher, in bytes (`regex::RegexBuilder::size_limit`).
+    pub max_regex_bytes: usize,
+}
+
+impl Default for SilenceConfig {
+    fn default() -> Self {
+        SilenceConfig {
+            max_count: 1000,
+            max_duration_secs: 90 * 86_400,
+            default_duration_secs: 0,
+            expired_retention_secs: 5 * 86_400,
+            max_matchers: 32,
+            max_matcher_bytes: 1024,
+            max_regex_bytes: 256 * 1024,
+        }
+    }
+}
+
+impl SilenceConfig {
+    /// Checks the bounds; the error names the key.
+    pub fn validate(&self) -> Result<(), AlertError> {
+        // Ten years: far beyond any use, small enough for chrono arithmetic.
+        const MAX_SECS: u64 = 10 * 365 * 86_400;
+        let invalid = |message: String| Err(AlertError::InvalidConfig(message));
+        for (key, value) in [
+            ("max_duration_secs", self.max_duration_secs),
+            ("default_duration_secs", self.default_duration_secs),
+            ("expired_retention_secs", self.expired_retention_secs),
+        ] {
+            if value > MAX_SECS {
+                return invalid(format!(
+                    "alert.silences.{key} must be at most {MAX_SECS} (10 years), got {value}"
+                ));
+            }
+        }
+        if self.max_duration_secs == 0 {
+            return invalid("alert.silences.max_duration_secs must be at least 1".into());
+        }
+        if self.default_duration_secs > self.max_duration_secs {
+            return invalid(format!(
+                "alert.silences.default_duration_secs ({}) must not exceed max_duration_secs ({})",
+                self.default_duration_secs, self.max_duration_secs
+            ));
+        }
+        for (key, value, max) in [
+            ("max_count", self.max_count, 1_000_000),
+            ("max_matchers", self.max_matchers, 1000),
+            ("max_matcher_bytes", self.max_matcher_bytes, 1 << 20),
+            ("max_regex_bytes", self.max_regex_bytes, 64 << 20),
+        ] {
+            if value == 0 || value > max {
+                return invalid(format!(
+                    "alert.silences.{key} must be between 1 and {max}, got {value}"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
 
 /// One label condition of a silence.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,18 +121,18 @@ pub struct Matcher {
     pub is_regex: bool,
 }
 
-/// A silence: while in force, alerts whose labels match every matcher send nothing.
+/// A silence: while in force (wall clock), alerts whose labels match every matcher send
+/// nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Silence {
-    /// Identifier; left empty on creation, [`Silences::add`] assigns one.
-    #[serde(default)]
+    /// Identifier, assigned by [`Silences::add`] unless the request names one to replace.
     pub id: String,
     /// All must match.
     pub matchers: Vec<Matcher>,
-    /// From when it applies.
+    /// From when it applies (wall clock).
     pub starts_at: DateTime<Utc>,
-    /// Until when it applies (exclusive).
+    /// Until when it applies (wall clock, exclusive).
     pub ends_at: DateTime<Utc>,
     /// Who created it.
     #[serde(default)]
@@ -46,37 +142,214 @@ pub struct Silence {
     pub comment: String,
 }
 
-/// The silences in force or scheduled.
+/// A silence as a client creates it: when it ends is given as `ends_at` or as
+/// `duration_secs` from its start.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SilenceRequest {
+    /// The silence to replace; empty (the default) creates a new one.
+    #[serde(default)]
+    pub id: String,
+    /// All must match.
+    pub matchers: Vec<Matcher>,
+    /// From when it applies (RFC 3339, wall clock); now when absent or in the past.
+    #[serde(default)]
+    pub starts_at: Option<DateTime<Utc>>,
+    /// Until when it applies (RFC 3339, wall clock, exclusive).
+    #[serde(default)]
+    pub ends_at: Option<DateTime<Utc>>,
+    /// How long it applies from its start, in seconds (instead of `ends_at`).
+    #[serde(default)]
+    pub duration_secs: Option<u64>,
+    /// Who created it.
+    #[serde(default)]
+    pub created_by: String,
+    /// Why.
+    #[serde(default)]
+    pub comment: String,
+}
+
+/// Where a silence is in its life, at some wall-clock time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SilenceState {
+    /// Not started yet.
+    Pending,
+    /// In force.
+    Active,
+    /// Ended; listed until `expired_retention_secs` after its end.
+    Expired,
+}
+
+/// A silence with its state, as the HTTP API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SilenceView {
+    /// The silence.
+    #[serde(flatten)]
+    pub silence: Silence,
+    /// Its state when listed.
+    pub state: SilenceState,
+}
+
+impl Silence {
+    /// Returns the silence's state at `now` (wall clock).
+    pub fn state(&self, now: DateTime<Utc>) -> SilenceState {
+        if now < self.starts_at {
+            SilenceState::Pending
+        } else if now < self.ends_at {
+            SilenceState::Active
+        } else {
+            SilenceState::Expired
+        }
+    }
+}
+
+/// The silences in force, scheduled or recently expired.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Silences {
     silences: BTreeMap<String, Silence>,
-    /// Compiled regexes by pattern, rebuilt after deserialization.
+    /// Compiled regexes by pattern, rebuilt after deserialization and pruned with the
+    /// silences that use them.
     #[serde(skip)]
     compiled: BTreeMap<String, Regex>,
 }
 
+fn invalid(message: impl Into<String>) -> AlertError {
+    AlertError::InvalidSilence(message.into())
+}
+
+fn secs(value: u64) -> Duration {
+    Duration::seconds(i64::try_from(value).unwrap_or(i64::MAX / 1000))
+}
+
 impl Silences {
-    /// Adds a silence after checking it, assigning an id when it has none; returns the id.
-    /// A silence with an existing id replaces it.
-    pub fn add(&mut self, mut silence: Silence) -> Result<String, AlertError> {
-        if silence.matchers.is_empty() {
-            return Err(AlertError::InvalidSilence(
-                "needs at least one matcher".into(),
-            ));
+    /// Checks a request and adds its silence at wall-clock time `now`; returns its id.
+    /// A request naming an existing id replaces that silence. Refuses (with a message
+    /// saying why) bad matchers, bad times, and a new silence beyond `max_count`
+    /// ([`AlertError::TooManySilences`]) once no expired silence is left to make room.
+    pub fn add(
+        &mut self,
+        request: SilenceRequest,
+        now: DateTime<Utc>,
+        config: &SilenceConfig,
+    ) -> Result<String, AlertError> {
+        let SilenceRequest {
+            id,
+            matchers,
+            starts_at,
+            ends_at,
+            duration_secs,
+            created_by,
+            comment,
+        } = request;
+        if matchers.is_empty() {
+            return Err(invalid("needs at least one matcher"));
         }
-        if silence.ends_at <= silence.starts_at {
-            return Err(AlertError::InvalidSilence(
-                "ends_at must be after starts_at".into(),
-            ));
+        if matchers.len() > config.max_matchers {
+            return Err(invalid(format!(
+                "has {} matchers, at most {} are allowed",
+                matchers.len(),
+                config.max_matchers
+            )));
         }
-        for matcher in &silence.matchers {
+        for matcher in &matchers {
             if matcher.name.is_empty() {
-                return Err(AlertError::InvalidSilence("a matcher needs a name".into()));
+                return Err(invalid("a matcher needs a name"));
             }
-            if matcher.is_regex {
-                self.compile(&matcher.value)?;
+            if matcher.name.len() > config.max_matcher_bytes
+                || matcher.value.len() > config.max_matcher_bytes
+            {
+                return Err(invalid(format!(
+                    "a matcher name or value is longer than {} bytes",
+                    config.max_matcher_bytes
+                )));
             }
         }
+        if created_by.len() > MAX_CREATED_BY_BYTES {
+            return Err(invalid(format!(
+                "created_by is longer than {MAX_CREATED_BY_BYTES} bytes"
+            )));
+        }
+        if comment.len() > MAX_COMMENT_BYTES {
+            return Err(invalid(format!(
+                "comment is longer than {MAX_COMMENT_BYTES} bytes"
+            )));
+        }
+        if id.len() > MAX_ID_BYTES
+            || !id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(invalid(format!(
+                "id must be at most {MAX_ID_BYTES} letters, digits, '-' or '_'"
+            )));
+        }
+
+        let max_duration = secs(config.max_duration_secs);
+        // A start in the past means "from now", as in Alertmanager.
+        let starts_at = starts_at.map_or(now, |at| at.max(now));
+        if starts_at - now > max_duration {
+            return Err(invalid(format!(
+                "starts_at is more than max_duration_secs ({}) ahead",
+                config.max_duration_secs
+            )));
+        }
+        let ends_at = match (ends_at, duration_secs) {
+            (Some(_), Some(_)) => return Err(invalid("give ends_at or duration_secs, not both")),
+            (Some(ends_at), None) => ends_at,
+            (None, Some(duration)) => {
+                if duration == 0 || duration > config.max_duration_secs {
+                    return Err(invalid(format!(
+                        "duration_secs must be between 1 and {}, got {duration}",
+                        config.max_duration_secs
+                    )));
+                }
+                starts_at + secs(duration)
+            }
+            (None, None) if config.default_duration_secs > 0 => {
+                starts_at + secs(config.default_duration_secs)
+            }
+            (None, None) => return Err(invalid("needs ends_at or duration_secs")),
+        };
+        if ends_at <= starts_at {
+            return Err(invalid("ends_at must be after starts_at (and after now)"));
+        }
+        if ends_at - starts_at > max_duration {
+            return Err(invalid(format!(
+                "lasts longer than max_duration_secs ({})",
+                config.max_duration_secs
+            )));
+        }
+        let mut compiled = Vec::new();
+        for matcher in matchers.iter().filter(|m| m.is_regex) {
+            if !self.compiled.contains_key(&matcher.value) {
+                let regex = anchored(&matcher.value, config.max_regex_bytes).map_err(|source| {
+                    AlertError::SilenceRegex {
+                        pattern: crate::content::truncate_chars(&matcher.value, 100),
+                        source,
+                    }
+                })?;
+                compiled.push((matcher.value.clone(), regex));
+            }
+        }
+
+        let replaces = !id.is_empty() && self.silences.contains_key(&id);
+        if !replaces && self.silences.len() >= config.max_count {
+            self.evict_oldest_expired(now);
+            if self.silences.len() >= config.max_count {
+                return Err(AlertError::TooManySilences {
+                    max: config.max_count,
+                });
+            }
+        }
+        let mut silence = Silence {
+            id,
+            matchers,
+            starts_at,
+            ends_at,
+            created_by,
+            comment,
+        };
         if silence.id.is_empty() {
             // Derived from content and a counter, so no random source is needed and ids
             // never collide within a store.
@@ -88,34 +361,66 @@ impl Silences {
             }
             silence.id = id;
         }
+        self.compiled.extend(compiled);
         let id = silence.id.clone();
         self.silences.insert(id.clone(), silence);
+        self.prune_compiled();
         Ok(id)
     }
 
-    /// Returns all silences, expired ones included, ordered by id.
-    pub fn list(&self) -> Vec<Silence> {
-        self.silences.values().cloned().collect()
+    /// Returns every silence kept (expired ones still listed included) with its state at
+    /// `now`, ordered by id.
+    pub fn list(&self, now: DateTime<Utc>) -> Vec<SilenceView> {
+        self.silences
+            .values()
+            .map(|silence| SilenceView {
+                state: silence.state(now),
+                silence: silence.clone(),
+            })
+            .collect()
+    }
+
+    /// Returns the number of silences kept.
+    pub fn len(&self) -> usize {
+        self.silences.len()
+    }
+
+    /// Returns true when no silence is kept.
+    pub fn is_empty(&self) -> bool {
+        self.silences.is_empty()
     }
 
     /// Removes a silence; returns whether it existed.
     pub fn remove(&mut self, id: &str) -> bool {
-        self.silences.remove(id).is_some()
+        let removed = self.silences.remove(id).is_some();
+        self.prune_compiled();
+        removed
     }
 
-    /// Removes silences that ended before `now`; returns how many.
-    pub fn remove_expired(&mut self, now: DateTime<Utc>) -> usize {
+    /// Forgets silences that ended at least `retention` before `now` (wall clock);
+    /// returns how many.
+    pub fn forget_expired(&mut self, now: DateTime<Utc>, retention: std::time::Duration) -> usize {
+        let retention = Duration::from_std(retention).unwrap_or(Duration::MAX);
         let before = self.silences.len();
-        self.silences.retain(|_, s| s.ends_at > now);
-        before - self.silences.len()
+        self.silences.retain(|_, s| {
+            s.ends_at
+                .checked_add_signed(retention)
+                .is_none_or(|end| end > now)
+        });
+        let forgotten = before - self.silences.len();
+        if forgotten > 0 {
+            self.prune_compiled();
+        }
+        forgotten
     }
 
-    /// Returns whether a silence in force at `now` matches these labels.
+    /// Returns whether a silence in force at `now` (wall clock) matches these labels.
     pub fn is_silenced(&self, labels: &BTreeMap<String, String>, now: DateTime<Utc>) -> bool {
         self.matching(labels, now).is_some()
     }
 
-    /// Returns the id of a silence in force at `now` that matches these labels.
+    /// Returns the id of a silence in force at `now` (wall clock) that matches these
+    /// labels.
     pub fn matching(&self, labels: &BTreeMap<String, String>, now: DateTime<Utc>) -> Option<&str> {
         self.silences
             .values()
@@ -126,20 +431,19 @@ impl Silences {
                     if !matcher.is_regex {
                         return value == matcher.value;
                     }
-                    match self.compiled.get(&matcher.value) {
-                        Some(regex) => regex.is_match(value),
-                        // Not compiled yet (a store just deserialized): compile here; a
-                        // pattern was checked when added, so failing means "no match".
-                        None => anchored(&matcher.value).is_ok_and(|r| r.is_match(value)),
-                    }
+                    // Every kept pattern compiled when added (or in `prepare`); one that
+                    // no longer compiles matches nothing.
+                    self.compiled
+                        .get(&matcher.value)
+                        .is_some_and(|regex| regex.is_match(value))
                 })
             })
             .map(|silence| silence.id.as_str())
     }
 
-    /// Compiles every regex matcher once, after deserialization.
-    pub fn prepare(&mut self) {
-        let patterns: Vec<String> = self
+    /// Compiles every regex matcher once, after deserialization, within `max_regex_bytes`.
+    pub fn prepare(&mut self, config: &SilenceConfig) {
+        let patterns: BTreeSet<String> = self
             .silences
             .values()
             .flat_map(|s| s.matchers.iter())
@@ -147,25 +451,45 @@ impl Silences {
             .map(|m| m.value.clone())
             .collect();
         for pattern in patterns {
-            let _ = self.compile(&pattern);
+            if let Ok(regex) = anchored(&pattern, config.max_regex_bytes) {
+                self.compiled.insert(pattern, regex);
+            }
         }
     }
 
-    fn compile(&mut self, pattern: &str) -> Result<(), AlertError> {
-        if !self.compiled.contains_key(pattern) {
-            let regex = anchored(pattern).map_err(|source| AlertError::SilenceRegex {
-                pattern: pattern.to_owned(),
-                source,
-            })?;
-            self.compiled.insert(pattern.to_owned(), regex);
+    fn evict_oldest_expired(&mut self, now: DateTime<Utc>) {
+        let oldest = self
+            .silences
+            .values()
+            .filter(|s| s.ends_at <= now)
+            .min_by_key(|s| s.ends_at)
+            .map(|s| s.id.clone());
+        if let Some(id) = oldest {
+            self.silences.remove(&id);
         }
-        Ok(())
+    }
+
+    /// Drops compiled patterns no kept silence uses.
+    fn prune_compiled(&mut self) {
+        let used: BTreeSet<&str> = self
+            .silences
+            .values()
+            .flat_map(|s| s.matchers.iter())
+            .filter(|m| m.is_regex)
+            .map(|m| m.value.as_str())
+            .collect();
+        self.compiled
+            .retain(|pattern, _| used.contains(pattern.as_str()));
     }
 }
 
-/// Compiles a matcher anchored like Alertmanager's: `n1` must not match `n12`.
-fn anchored(pattern: &str) -> Result<Regex, regex::Error> {
-    Regex::new(&format!("^(?:{pattern})$"))
+/// Compiles a matcher anchored like Alertmanager's (`n1` must not match `n12`), within
+/// `size_limit` bytes of compiled program.
+fn anchored(pattern: &str, size_limit: usize) -> Result<Regex, regex::Error> {
+    RegexBuilder::new(&format!("^(?:{pattern})$"))
+        .size_limit(size_limit)
+        .dfa_size_limit(size_limit)
+        .build()
 }
 
 #[cfg(test)]
@@ -173,7 +497,7 @@ mod tests {
     use super::*;
 
     fn at(secs: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(secs, 0).unwrap()
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -183,14 +507,14 @@ mod tests {
             .collect()
     }
 
-    fn silence(matchers: Vec<Matcher>, from: i64, to: i64) -> Silence {
-        Silence {
-            id: String::new(),
+    fn request(matchers: Vec<Matcher>, from: i64, to: i64) -> SilenceRequest {
+        SilenceRequest {
             matchers,
-            starts_at: at(from),
-            ends_at: at(to),
+            starts_at: Some(at(from)),
+            ends_at: Some(at(to)),
             created_by: "analyst".into(),
             comment: "known story".into(),
+            ..SilenceRequest::default()
         }
     }
 
@@ -202,18 +526,26 @@ mod tests {
         }
     }
 
+    fn config() -> SilenceConfig {
+        SilenceConfig::default()
+    }
+
     #[test]
     fn matches_all_matchers_within_its_time() {
         let mut silences = Silences::default();
         let id = silences
-            .add(silence(
-                vec![
-                    matcher("narrative_id", "n1", false),
-                    matcher("severity", "info|warning", true),
-                ],
-                100,
-                200,
-            ))
+            .add(
+                request(
+                    vec![
+                        matcher("narrative_id", "n1", false),
+                        matcher("severity", "info|warning", true),
+                    ],
+                    100,
+                    200,
+                ),
+                at(0),
+                &config(),
+            )
             .unwrap();
         let warning = labels(&[("narrative_id", "n1"), ("severity", "warning")]);
         assert!(!silences.is_silenced(&warning, at(99)));
@@ -224,28 +556,152 @@ mod tests {
         let other = labels(&[("narrative_id", "n12"), ("severity", "warning")]);
         assert!(!silences.is_silenced(&other, at(150)));
 
-        assert_eq!(silences.remove_expired(at(150)), 0);
-        assert_eq!(silences.remove_expired(at(200)), 1);
-        assert!(silences.list().is_empty());
+        let states = |now| -> Vec<SilenceState> {
+            silences.list(now).into_iter().map(|v| v.state).collect()
+        };
+        assert_eq!(states(at(50)), vec![SilenceState::Pending]);
+        assert_eq!(states(at(150)), vec![SilenceState::Active]);
+        assert_eq!(states(at(250)), vec![SilenceState::Expired]);
+        let hour = std::time::Duration::from_secs(3600);
+        assert_eq!(silences.forget_expired(at(200 + 3599), hour), 0);
+        assert_eq!(silences.forget_expired(at(200 + 3600), hour), 1);
+        assert!(silences.is_empty());
+        assert!(
+            silences.compiled.is_empty(),
+            "compiled patterns go with them"
+        );
         assert!(!silences.remove(&id));
     }
 
     #[test]
     fn refuses_bad_silences_and_survives_serde() {
         let mut silences = Silences::default();
-        assert!(silences.add(silence(vec![], 0, 10)).is_err());
-        assert!(silences
-            .add(silence(vec![matcher("a", "b", false)], 10, 10))
-            .is_err());
-        assert!(silences
-            .add(silence(vec![matcher("a", "(", true)], 0, 10))
-            .is_err());
+        let now = at(0);
+        let refused = |silences: &mut Silences, request: SilenceRequest| {
+            silences
+                .add(request, now, &config())
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(refused(&mut silences, request(vec![], 0, 10)).contains("matcher"));
+        let one = || vec![matcher("a", "b", false)];
+        assert!(refused(&mut silences, request(one(), 10, 10)).contains("after"));
+        assert!(refused(&mut silences, request(one(), -100, -10)).contains("after"));
+        assert!(
+            refused(&mut silences, request(vec![matcher("a", "(", true)], 0, 10)).contains("regex")
+        );
+        let no_end = SilenceRequest {
+            ends_at: None,
+            ..request(one(), 0, 0)
+        };
+        assert!(refused(&mut silences, no_end.clone()).contains("ends_at or duration_secs"));
+        let both = SilenceRequest {
+            duration_secs: Some(60),
+            ..request(one(), 0, 60)
+        };
+        assert!(refused(&mut silences, both).contains("not both"));
+        assert!(refused(&mut silences, request(one(), 0, 91 * 86_400)).contains("longer"));
+        let many = (0..33)
+            .map(|i| matcher(&format!("l{i}"), "v", false))
+            .collect();
+        assert!(refused(&mut silences, request(many, 0, 10)).contains("33 matchers"));
+        let long = vec![matcher("a", &"x".repeat(1025), false)];
+        assert!(refused(&mut silences, request(long, 0, 10)).contains("1024 bytes"));
+        // A regex whose compiled program exceeds the size limit.
+        let huge = vec![matcher("a", "(?:\\w{1,100}){1,100}", true)];
+        assert!(refused(&mut silences, request(huge, 0, 10)).contains("regex"));
+        let bad_id = SilenceRequest {
+            id: "../../x".into(),
+            ..request(one(), 0, 10)
+        };
+        assert!(refused(&mut silences, bad_id).contains("id must be"));
+        assert!(silences.is_empty());
+
+        // A duration, and a start in the past, which means now.
         let id = silences
-            .add(silence(vec![matcher("rule", "de.*", true)], 0, 10))
+            .add(
+                SilenceRequest {
+                    starts_at: Some(at(-500)),
+                    ends_at: None,
+                    duration_secs: Some(3600),
+                    ..request(vec![matcher("rule", "de.*", true)], 0, 0)
+                },
+                now,
+                &config(),
+            )
             .unwrap();
+        let listed = &silences.list(now)[0].silence;
+        assert_eq!((listed.starts_at, listed.ends_at), (now, at(3600)));
+        // A default duration when configured.
+        let defaulted = SilenceConfig {
+            default_duration_secs: 600,
+            ..config()
+        };
+        let other = silences.add(no_end, now, &defaulted).unwrap();
+        assert_eq!(
+            silences
+                .list(now)
+                .iter()
+                .find(|v| v.silence.id == other)
+                .unwrap()
+                .silence
+                .ends_at,
+            at(600)
+        );
+
         let json = serde_json::to_string(&silences).unwrap();
         let mut restored: Silences = serde_json::from_str(&json).unwrap();
+        restored.prepare(&config());
         assert!(restored.is_silenced(&labels(&[("rule", "default")]), at(5)));
         assert!(restored.remove(&id));
+    }
+
+    /// Issue 12 (review finding: no count cap): the cap holds; expired silences make room,
+    /// active ones do not.
+    #[test]
+    fn issue_12_the_silence_count_is_capped() {
+        let config = SilenceConfig {
+            max_count: 3,
+            ..config()
+        };
+        let mut silences = Silences::default();
+        let one = |value: &str| vec![matcher("narrative_id", value, false)];
+        silences
+            .add(request(one("a"), 0, 10), at(0), &config)
+            .unwrap();
+        silences
+            .add(request(one("b"), 0, 1000), at(0), &config)
+            .unwrap();
+        let c = silences
+            .add(request(one("c"), 0, 1000), at(0), &config)
+            .unwrap();
+        let err = silences
+            .add(request(one("d"), 0, 1000), at(0), &config)
+            .unwrap_err();
+        assert!(
+            matches!(err, AlertError::TooManySilences { max: 3 }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("at most 3"), "{err}");
+        // Replacing an existing silence is not a new one.
+        let replaced = SilenceRequest {
+            id: c.clone(),
+            ..request(one("c2"), 0, 1000)
+        };
+        assert_eq!(silences.add(replaced, at(0), &config).unwrap(), c);
+        // Once "a" has expired, it makes room (still listed until then).
+        let d = silences
+            .add(request(one("d"), 20, 1000), at(20), &config)
+            .unwrap();
+        let ids: Vec<String> = silences
+            .list(at(20))
+            .into_iter()
+            .map(|v| v.silence.id)
+            .collect();
+        assert_eq!(ids.len(), 3);
+        assert!(ids.contains(&d) && ids.contains(&c));
+        assert!(silences
+            .add(request(one("e"), 20, 1000), at(20), &config)
+            .is_err());
     }
 }

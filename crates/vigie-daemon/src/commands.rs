@@ -36,9 +36,20 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<CheckedConfig> {
     Ok(Config::load(path, std::env::vars())?)
 }
 
-/// `vigie check-config FILE`: validates a configuration and prints the effective values.
+/// Loads the configuration of `vigie run`: a file must also say where posts come from
+/// (`source.kind`); only a run with no file replays the built-in sample unasked.
+pub fn load_run_config(path: Option<&Path>) -> anyhow::Result<CheckedConfig> {
+    let config = load_config(path)?;
+    if let Some(path) = path {
+        config.require_source(path)?;
+    }
+    Ok(config)
+}
+
+/// `vigie check-config FILE`: validates a configuration for `vigie run` and prints the
+/// effective values, secrets as `[redacted]`.
 pub fn check_config(path: &Path) -> anyhow::Result<()> {
-    let config = load_config(Some(path))?;
+    let config = load_run_config(Some(path))?;
     let effective =
         toml::to_string_pretty(&config.raw).context("cannot print the configuration")?;
     println!(
@@ -49,7 +60,8 @@ pub fn check_config(path: &Path) -> anyhow::Result<()> {
 }
 
 /// `vigie run`: runs the daemon until SIGINT/SIGTERM.
-pub async fn run(config: CheckedConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(mut config: CheckedConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
+    crate::config::ensure_account_salt(&mut config.raw.alert, &config.raw.data_dir)?;
     let raw = &config.raw;
     std::fs::create_dir_all(&raw.data_dir)
         .with_context(|| format!("cannot create data directory {}", raw.data_dir.display()))?;
@@ -66,7 +78,7 @@ pub async fn run(config: CheckedConfig, shutdown: CancellationToken) -> anyhow::
         searcher: stages.index.searcher(),
         detection,
     };
-    let server = http::serve(config.http_listen, app, shutdown.clone()).await?;
+    let server = http::serve(&config.http, &raw.alert.account_salt, app, shutdown.clone()).await?;
     let url = format!("http://{}/", config.http_listen);
     tracing::info!(%url, data_dir = %raw.data_dir.display(), "vigie is up; open the url to search posts, /metrics for Prometheus");
 
@@ -83,7 +95,7 @@ pub async fn run(config: CheckedConfig, shutdown: CancellationToken) -> anyhow::
         SourceKind::Sample | SourceKind::Files => {
             let paths = match raw.source.kind {
                 SourceKind::Sample => {
-                    tracing::info!("no configuration given: replaying the built-in sample of 5,271 real posts (IRA tweets, 2015-11-26, incl. the #KochFarms hoax)");
+                    tracing::info!("source.kind = \"sample\" (the default with no configuration file): replaying the built-in sample of 5,271 real posts (IRA tweets, 2015-11-26, incl. the #KochFarms hoax)");
                     vec![write_sample(&raw.data_dir)?]
                 }
                 _ => raw.source.files.clone(),
@@ -229,6 +241,7 @@ pub async fn replay(
             ..vigie_alert::SinkConfig::default()
         }];
     }
+    crate::config::ensure_account_salt(&mut config.raw.alert, &config.raw.data_dir)?;
     let raw = &config.raw;
     std::fs::create_dir_all(&raw.data_dir)
         .with_context(|| format!("cannot create data directory {}", raw.data_dir.display()))?;

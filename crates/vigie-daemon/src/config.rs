@@ -4,7 +4,17 @@
 //!
 //! Each component keeps its own config struct next to its code (`KafkaConfig`,
 //! `IndexConfig`, `AnalyzerConfig`); this module composes them and checks the rules that
-//! span components. Every error names the key it is about.
+//! span components. Every error names the key it is about, and none quotes a secret or
+//! an override's value.
+//!
+//! Any key `KEY` may instead be given as `KEY_file = "/path"` (the file's content, at most
+//! 64 KiB, trailing line break removed) or `KEY_env = "NAME"` (an environment variable),
+//! at any depth: see [`sources`]. Every value that reaches a duration or a capacity has
+//! an upper bound, so no value can make the daemon panic or allocate without limit.
+
+mod checks;
+mod salt;
+mod sources;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -20,6 +30,13 @@ use vigie_source_kafka::KafkaConfig;
 use vigie_tokenize::AnalyzerConfig;
 
 use crate::detection::SnapshotConfig;
+
+pub use checks::{
+    MAX_BATCH, MAX_DURATION_SECS, MAX_INTERVAL_SECS, MAX_MESSAGE_BYTES, MAX_RETENTION_DAYS,
+    MAX_WRITER_MEMORY_MB, MAX_WRITER_THREADS,
+};
+pub use salt::{ensure_account_salt, ACCOUNT_SALT_FILE};
+pub use sources::MAX_VALUE_FILE_BYTES;
 
 /// The prefix of environment overrides. `VIGIE_INDEX__COMMIT_EVERY_POSTS=500` sets
 /// `[index] commit_every_posts`; sections and keys are separated by a double underscore
@@ -211,21 +228,8 @@ impl InputConfig {
     }
 }
 
-/// `[http]`: the HTTP server.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct HttpConfig {
-    /// Address to listen on. Loopback by default: put a reverse proxy in front to expose it.
-    pub listen: String,
-}
-
-impl Default for HttpConfig {
-    fn default() -> Self {
-        HttpConfig {
-            listen: "127.0.0.1:9464".into(),
-        }
-    }
-}
+/// `[http]` lives with the server (`http/config.rs`).
+pub use crate::http::config::HttpConfig;
 
 /// A configuration error that names the key and the reason.
 #[derive(Debug, thiserror::Error)]
@@ -267,10 +271,15 @@ fn invalid(key: &str, reason: impl Into<String>) -> ConfigError {
 /// The checked configuration the daemon runs on.
 #[derive(Debug, Clone)]
 pub struct CheckedConfig {
-    /// The raw form, for printing.
+    /// The raw form, for printing (secrets print as `[redacted]`).
     pub raw: Config,
+    /// Whether the file or the environment said `source.kind` (see
+    /// [`CheckedConfig::require_source`]).
+    pub source_given: bool,
     /// The HTTP listen address, parsed.
     pub http_listen: SocketAddr,
+    /// The checked `[http]` section: tokens, host allowlist, limits.
+    pub http: crate::http::HttpSettings,
 }
 
 impl Config {
@@ -293,48 +302,64 @@ impl Config {
         Config::from_toml(&text, &origin, env)
     }
 
-    /// Parses TOML text, applies overrides, checks.
+    /// Parses TOML text, applies overrides and `_file`/`_env` indirections, checks.
     pub fn from_toml(
         text: &str,
         origin: &str,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<CheckedConfig, ConfigError> {
+        let env: Vec<(String, String)> = env.into_iter().collect();
         let mut table: toml::Table =
             text.parse()
                 .map_err(|err: toml::de::Error| ConfigError::Syntax {
                     path: origin.to_owned(),
-                    message: err.to_string(),
+                    message: syntax_message(text, &err),
                 })?;
-        apply_env_overrides(&mut table, env)?;
+        let mut sensitive = sources::Sensitive::default();
+        let schema = toml::Value::try_from(Config {
+            kafka: Some(KafkaConfig::default()),
+            ..Config::default()
+        })
+        .expect("the defaults serialize");
+        sources::apply_env_overrides(&mut table, &env, &schema, &mut sensitive)
+            .map_err(|err| redact(err, &sensitive))?;
+        let vars: BTreeMap<&str, &str> = env
+            .iter()
+            .map(|(name, value)| (name.as_str(), value.as_str()))
+            .collect();
+        sources::resolve_indirections(&mut table, &vars, &mut sensitive)
+            .map_err(|err| redact(err, &sensitive))?;
+        let source_given = table
+            .get("source")
+            .and_then(toml::Value::as_table)
+            .is_some_and(|source| source.contains_key("kind"));
         let config: Config =
             serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|err| {
                 let key = err.path().to_string();
                 let reason = err.into_inner().message().to_owned();
-                ConfigError::Invalid {
-                    key: if key == "." {
-                        "(top level)".into()
-                    } else {
-                        key
+                redact(
+                    ConfigError::Invalid {
+                        key: if key == "." {
+                            "(top level)".into()
+                        } else {
+                            key
+                        },
+                        reason,
                     },
-                    reason,
-                }
+                    &sensitive,
+                )
             })?;
-        config.check()
+        config
+            .check(source_given)
+            .map_err(|err| redact(err, &sensitive))
     }
 
-    fn check(self) -> Result<CheckedConfig, ConfigError> {
+    fn check(self, source_given: bool) -> Result<CheckedConfig, ConfigError> {
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
         }
-        let http_listen: SocketAddr = self.http.listen.parse().map_err(|err| {
-            invalid(
-                "http.listen",
-                format!(
-                    "{:?} is not an address like 127.0.0.1:9464 ({err})",
-                    self.http.listen
-                ),
-            )
-        })?;
+        let http = self.http.check()?;
+        let http_listen = http.listen;
         if self.input.max_text_bytes == 0 {
             return Err(invalid("input.max_text_bytes", "must be at least 1"));
         }
@@ -383,12 +408,28 @@ impl Config {
             });
         }
         if let Err(err) = self.alert.validate() {
-            // The alert crate's messages name the key inside `[alert]`.
-            return Err(invalid("alert", err.to_string()));
+            // The alert crate's messages start with the dotted key they are about.
+            let message = match err {
+                vigie_alert::AlertError::InvalidConfig(message) => message,
+                other => other.to_string(),
+            };
+            let (key, reason) = match message.split_once([' ', ':']) {
+                Some((key, reason)) if key.starts_with("alert.") => (
+                    key.to_owned(),
+                    reason.trim_start_matches(':').trim().to_owned(),
+                ),
+                _ => ("alert".to_owned(), message),
+            };
+            return Err(invalid(&key, reason));
         }
-        if self.snapshot.interval_secs == 0 {
-            return Err(invalid("snapshot.interval_secs", "must be at least 1"));
+        if self.snapshot.interval_secs == 0 || self.snapshot.interval_secs > MAX_INTERVAL_SECS {
+            return Err(invalid(
+                "snapshot.interval_secs",
+                format!("must be between 1 and {MAX_INTERVAL_SECS} (one day)"),
+            ));
         }
+        self.check_bounds()?;
+        self.check_source(source_given)?;
         match self.source.kind {
             SourceKind::Files if self.source.files.is_empty() => {
                 return Err(invalid(
@@ -414,65 +455,72 @@ impl Config {
         }
         Ok(CheckedConfig {
             raw: self,
+            source_given,
             http_listen,
+            http,
         })
     }
 }
 
-/// Applies `VIGIE_SECTION__KEY=value` overrides. Values are read as TOML when they parse
-/// as a TOML value (numbers, booleans, arrays, quoted strings) and as plain strings
-/// otherwise, so `VIGIE_KAFKA__BROKERS=host:9092` needs no quotes.
-fn apply_env_overrides(
-    table: &mut toml::Table,
-    env: impl IntoIterator<Item = (String, String)>,
-) -> Result<(), ConfigError> {
-    let mut overrides: BTreeMap<String, String> = BTreeMap::new();
-    for (name, value) in env {
-        if let Some(rest) = name.strip_prefix(ENV_PREFIX) {
-            // Variables the CLI reads itself are not config keys.
-            if matches!(rest, "LOG" | "LOG_FORMAT" | "CONFIG") {
-                continue;
-            }
-            overrides.insert(rest.to_ascii_lowercase(), value);
+impl SourceKind {
+    /// Returns the kind as its configuration word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceKind::Sample => "sample",
+            SourceKind::Files => "files",
+            SourceKind::Kafka => "kafka",
         }
     }
-    for (path, value) in overrides {
-        let keys: Vec<&str> = path.split("__").collect();
-        let dotted = keys.join(".");
-        if keys.iter().any(|k| k.is_empty()) {
-            return Err(invalid(
-                &dotted,
-                format!(
-                    "malformed environment variable {ENV_PREFIX}{}",
-                    path.to_uppercase()
-                ),
-            ));
-        }
-        let parsed = parse_env_value(&value);
-        let mut node = &mut *table;
-        for key in &keys[..keys.len() - 1] {
-            let entry = node
-                .entry((*key).to_owned())
-                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-            node = entry.as_table_mut().ok_or_else(|| {
-                invalid(
-                    &dotted,
-                    format!("`{key}` is not a section, cannot override below it"),
-                )
-            })?;
-        }
-        node.insert(keys[keys.len() - 1].to_owned(), parsed);
-    }
-    Ok(())
 }
 
-fn parse_env_value(value: &str) -> toml::Value {
-    format!("v = {value}")
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(value.to_owned()))
+impl CheckedConfig {
+    /// Refuses a configuration file that does not say where posts come from (`vigie run`
+    /// and `check-config`): only a run with no file at all replays the built-in sample
+    /// unasked. `origin` is the file, for the message.
+    pub fn require_source(&self, origin: &Path) -> Result<(), ConfigError> {
+        if self.source_given {
+            return Ok(());
+        }
+        Err(invalid(
+            "source.kind",
+            format!(
+                "{} does not say where posts come from: add a [source] section with kind = \"kafka\" (and [kafka]), \"files\" (and files = [...]) or \"sample\" (the built-in sample)",
+                origin.display()
+            ),
+        ))
+    }
 }
+
+/// Describes a TOML syntax error by line and column, without the parser's quote of the
+/// offending line (which may hold a secret).
+fn syntax_message(text: &str, err: &toml::de::Error) -> String {
+    match err.span() {
+        Some(span) => {
+            let before = text.get(..span.start).unwrap_or(text);
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: {}", err.message())
+        }
+        None => err.message().to_owned(),
+    }
+}
+
+fn redact(err: ConfigError, sensitive: &sources::Sensitive) -> ConfigError {
+    match err {
+        ConfigError::Invalid { key, reason } => ConfigError::Invalid {
+            key,
+            reason: sensitive.redact(&reason),
+        },
+        ConfigError::Syntax { path, message } => ConfigError::Syntax {
+            path,
+            message: sensitive.redact(&message),
+        },
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod issue_12_tests;
 
 #[cfg(test)]
 mod tests {
@@ -575,13 +623,7 @@ mod tests {
         let kafka = config.raw.kafka.unwrap();
         assert_eq!(kafka.brokers, "kafka-1:9092,kafka-2:9092");
         assert_eq!(kafka.topics, ["a", "b"]);
-        assert_eq!(
-            kafka
-                .properties
-                .get("security.protocol")
-                .map(String::as_str),
-            Some("SASL_SSL")
-        );
+        assert_eq!(kafka.properties.get("security.protocol"), Some("SASL_SSL"));
         assert_eq!(config.raw.source.speed, Speed::Times(60.0));
         let err = load("", &[("VIGIE_INDEX__COMMIT_EVERY_POSTS", "0")]).unwrap_err();
         assert!(

@@ -10,15 +10,20 @@
 //! snapshot. After a restart, posts the snapshot already covers (re-delivered because
 //! their offsets were not committed) are indexed again (harmless upserts) but not observed
 //! again, so baselines are neither forgotten nor double-counted.
+//!
+//! The snapshot is written durably (`vigie_pipeline::durable_write_with`: temp file,
+//! fsync, rename, directory fsync) before the runner hands its checkpoint to the source,
+//! so an offset is never committed ahead of the state covering it, power loss included.
 
 use std::collections::VecDeque;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
-use vigie_alert::{AlertConfig, AlertDelivery, AlertView, PolicySnapshot, Silence};
+use vigie_alert::{
+    AlertConfig, AlertDelivery, AlertError, AlertView, PolicySnapshot, SilenceRequest, SilenceView,
+};
 use vigie_detect::{Detector, DetectorConfig, DetectorCounters, DetectorSnapshot, WatchEntry};
 use vigie_domain::{AnalyzedPost, Checkpoint, Narrative, NarrativeEvent, Origin};
 use vigie_tokenize::Analyzer;
@@ -60,8 +65,8 @@ pub struct NarrativeBoard {
     pub watchlists: Vec<WatchEntry>,
     /// Alerts (pending, firing, recently resolved).
     pub alerts: Vec<AlertView>,
-    /// Silences, active and scheduled.
-    pub silences: Vec<Silence>,
+    /// Silences: active, scheduled, and expired ones still listed.
+    pub silences: Vec<SilenceView>,
 }
 
 /// What `detector.snapshot` holds: detector and alert-policy state, written together so
@@ -70,6 +75,9 @@ pub struct NarrativeBoard {
 struct StateSnapshot {
     detector: DetectorSnapshot,
     alerts: PolicySnapshot,
+    /// The posts alert content can cite (see `Alerting::recent_posts`).
+    #[serde(default)]
+    recent_posts: Vec<vigie_alert::PostRef>,
 }
 
 /// A watchlist change requested through the HTTP API, applied by the indexer thread.
@@ -81,10 +89,10 @@ pub enum WatchCommand {
     Remove(String, tokio::sync::oneshot::Sender<bool>),
     /// Acknowledges an alert by fingerprint; replies whether it exists.
     Ack(String, tokio::sync::oneshot::Sender<bool>),
-    /// Adds a silence; replies with its id or why it is invalid.
+    /// Adds a silence; replies with its id or why it is refused.
     AddSilence(
-        Silence,
-        tokio::sync::oneshot::Sender<Result<String, String>>,
+        SilenceRequest,
+        tokio::sync::oneshot::Sender<Result<String, AlertError>>,
     ),
     /// Removes a silence by id; replies whether it existed.
     RemoveSilence(String, tokio::sync::oneshot::Sender<bool>),
@@ -113,6 +121,12 @@ pub struct Detection {
     /// Offsets covered by the restored snapshot: re-delivered posts before them are not
     /// observed again.
     covered: Checkpoint,
+    /// Offsets of every post observed so far: the restored snapshot's, merged with the
+    /// checkpoint of each batch observed since. A snapshot covers exactly this, and not the
+    /// index's committed checkpoint, which after a restart is ahead of what the detector
+    /// has re-read: a snapshot claiming those offsets made the next restart skip posts the
+    /// detector had never seen (found by the SIGKILL soak, issue 12).
+    observed_through: Checkpoint,
     recent_ids: RecentIds,
     changed_since_publish: bool,
 }
@@ -174,10 +188,11 @@ impl Detection {
             Some(path) if path.exists() => Some(read_snapshot(path)?),
             _ => None,
         };
-        let (detector, covered, policy) = match restored {
+        let (detector, covered, policy, recent_posts) = match restored {
             Some(StateSnapshot {
                 detector: snapshot,
                 alerts,
+                recent_posts,
             }) => {
                 let covered = snapshot.checkpoint.clone();
                 let detector = Detector::restore(config, analyzer, snapshot).context(
@@ -187,16 +202,18 @@ impl Detection {
                     posts = detector.counters().posts_observed,
                     "detector state restored"
                 );
-                (detector, covered, Some(alerts))
+                (detector, covered, Some(alerts), recent_posts)
             }
             None => (
                 Detector::new(config, analyzer).context("invalid [detect] configuration")?,
                 Checkpoint::new(),
                 None,
+                Vec::new(),
             ),
         };
         let delivery_handle = delivery.clone();
         let alerting = Alerting::new(alert_config, policy, delivery, metrics.clone());
+        alerting.restore_recent_posts(recent_posts);
         metrics.detector_memory.set(detector.memory_bytes() as i64);
         let board = Arc::new(RwLock::new(NarrativeBoard::default()));
         let (tx, rx) = std::sync::mpsc::channel();
@@ -207,6 +224,7 @@ impl Detection {
             commands: rx,
             metrics,
             snapshot_path,
+            observed_through: covered.clone(),
             covered,
             recent_ids: RecentIds::new(RECENT_IDS),
             changed_since_publish: true,
@@ -303,9 +321,8 @@ impl Detection {
                     let _ = reply.send(self.alerting.policy_mut().ack(&fingerprint));
                     self.publish_alerts();
                 }
-                WatchCommand::AddSilence(silence, reply) => {
-                    let added = self.alerting.policy_mut().silences_mut().add(silence);
-                    let _ = reply.send(added.map_err(|err| err.to_string()));
+                WatchCommand::AddSilence(request, reply) => {
+                    let _ = reply.send(self.alerting.add_silence(request));
                     self.publish_alerts();
                 }
                 WatchCommand::RemoveSilence(id, reply) => {
@@ -376,7 +393,18 @@ impl Detection {
         let policy = self.alerting.policy();
         let mut board = self.board.write().expect("board lock is never poisoned");
         board.alerts = policy.alerts();
-        board.silences = policy.silences().list();
+        board.silences = self.alerting.silence_views();
+    }
+
+    /// Returns true while notifications the outbox refused are held: the runner then takes
+    /// no new batch and saves neither snapshot nor offsets (see `runner`'s module docs).
+    pub fn holds_notifications(&self) -> bool {
+        self.alerting.holds_notifications()
+    }
+
+    /// Offers held notifications to the outbox again; returns true when none is left.
+    pub fn retry_held_notifications(&mut self) -> bool {
+        self.alerting.retry_held()
     }
 
     /// Returns true when snapshots are kept (a source with offsets).
@@ -384,7 +412,19 @@ impl Detection {
         self.snapshot_path.is_some()
     }
 
-    /// Writes a snapshot covering `checkpoint` atomically (temp file, fsync, rename).
+    /// Records that every post of a batch read up to `checkpoint` has been observed.
+    pub fn note_observed(&mut self, checkpoint: &Checkpoint) {
+        self.observed_through.merge(checkpoint);
+    }
+
+    /// Returns the offsets of every post observed so far: what a snapshot written now
+    /// covers, and so the furthest the source may commit.
+    pub fn observed_through(&self) -> &Checkpoint {
+        &self.observed_through
+    }
+
+    /// Writes a snapshot covering `checkpoint` durably (temp file, fsync, rename,
+    /// directory fsync); on error the previous snapshot is intact.
     pub fn write_snapshot(&self, checkpoint: &Checkpoint) -> anyhow::Result<()> {
         let Some(path) = &self.snapshot_path else {
             return Ok(());
@@ -394,20 +434,26 @@ impl Detection {
         let snapshot = StateSnapshot {
             detector,
             alerts: self.alerting.policy().snapshot(),
+            recent_posts: self.alerting.recent_posts(),
         };
-        let tmp = path.with_extension("tmp");
-        let mut file = std::io::BufWriter::new(
-            std::fs::File::create(&tmp)
-                .with_context(|| format!("cannot write {}", tmp.display()))?,
-        );
-        rmp_serde::encode::write_named(&mut file, &snapshot)
-            .context("cannot encode the detector snapshot")?;
-        file.flush()?;
-        file.get_ref().sync_all()?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("cannot replace {}", path.display()))?;
-        Ok(())
+        vigie_pipeline::durable_write_with(path, |writer| {
+            rmp_serde::encode::write_named(writer, &snapshot).map_err(io_error_of)
+        })
+        .with_context(|| format!("cannot save the detector state to {}", path.display()))
     }
+}
+
+/// Returns the I/O error under an encoder error (so a full disk keeps its kind,
+/// `StorageFull`), or the encoder error as an I/O error.
+fn io_error_of(err: rmp_serde::encode::Error) -> std::io::Error {
+    let mut source = std::error::Error::source(&err);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return std::io::Error::new(io.kind(), io.to_string());
+        }
+        source = cause.source();
+    }
+    std::io::Error::other(err)
 }
 
 fn read_snapshot(path: &Path) -> anyhow::Result<StateSnapshot> {
@@ -436,6 +482,61 @@ fn event_kind(event: &NarrativeEvent) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 12 (review finding: the snapshot was renamed into place without a directory
+    /// fsync): it now goes through `durable_write`; a write that fails (a real ENOSPC:
+    /// the temp file is a symlink to `/dev/full`) names the file and the cause and leaves
+    /// the previous snapshot whole, with the offsets it covers. Power loss itself cannot
+    /// be tested here.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn issue_12_a_snapshot_that_cannot_be_written_leaves_the_previous_one_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let _inside = runtime.enter();
+        let metrics = Metrics::new();
+        let alert_config = AlertConfig {
+            account_salt: vigie_domain::Secret::new("test salt"),
+            ..AlertConfig::default()
+        };
+        let delivery =
+            crate::alerting::start_delivery(&alert_config, dir.path(), &metrics).unwrap();
+        let analyzer = Arc::new(Analyzer::new(vigie_tokenize::AnalyzerConfig::default()));
+        let open = || {
+            Detection::open(
+                DetectorConfig::default(),
+                alert_config.clone(),
+                delivery.clone(),
+                analyzer.clone(),
+                dir.path(),
+                true,
+                metrics.clone(),
+            )
+            .unwrap()
+            .0
+        };
+        let detection = open();
+        let path = dir.path().join(SNAPSHOT_FILE);
+        let mut checkpoint = Checkpoint::new();
+        checkpoint.advance("posts", 0, 10);
+        detection.write_snapshot(&checkpoint).unwrap();
+        let saved = std::fs::read(&path).unwrap();
+
+        std::os::unix::fs::symlink("/dev/full", vigie_pipeline::durable::temp_path(&path)).unwrap();
+        checkpoint.advance("posts", 0, 20);
+        let err = format!("{:#}", detection.write_snapshot(&checkpoint).unwrap_err());
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains("No space left"), "{err}");
+        assert!(
+            std::fs::read(&path).unwrap() == saved,
+            "previous snapshot intact"
+        );
+        assert_eq!(
+            open().covered.next_offset("posts", 0),
+            Some(10),
+            "a restart resumes from the offsets the intact snapshot covers"
+        );
+    }
 
     #[test]
     fn recent_ids_reject_repeats_and_forget_the_oldest() {

@@ -218,7 +218,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     match command {
         Command::Run { config } => {
-            let config = commands::load_config(config.as_deref())?;
+            let config = commands::load_run_config(config.as_deref())?;
             commands::spawn_signal_handler(shutdown.clone());
             commands::run(config, shutdown).await
         }

@@ -49,8 +49,16 @@ pub struct Metrics {
     pub narrative_top_growth: GaugeVec,
     /// Alert notifications produced, by kind and severity.
     pub alert_notifications: IntCounterVec,
-    /// Notifications the outbox failed to accept (lost).
-    pub alert_accept_failures: IntCounter,
+    /// Failed attempts to write notifications into the outbox (each retried, none lost).
+    pub alert_outbox_write_errors: IntCounter,
+    /// Damaged outbox journal lines skipped at start.
+    pub alert_outbox_corrupt_records: IntCounter,
+    /// Failed durable writes to the data dir, by what (`STORAGE_WHATS`).
+    pub storage_write_errors: IntCounterVec,
+    /// Failed offset commits to the source (retried with the next checkpoint).
+    pub offset_commit_failures: IntCounter,
+    /// 1 while writes of `what` fail and the pipeline waits for them, by what.
+    pub storage_write_failing: IntGaugeVec,
     /// Firing alerts by severity.
     pub alerts_firing: IntGaugeVec,
     /// Delivery attempts by sink and outcome (delivered, retried, dead_lettered).
@@ -59,7 +67,12 @@ pub struct Metrics {
     pub alert_delivery_duration: HistogramVec,
     /// Notifications waiting in the outbox, by sink.
     pub alert_outbox_depth: IntGaugeVec,
+    /// HTTP requests refused, by reason (see `http::REJECT_REASONS`).
+    pub http_requests_rejected: IntCounterVec,
 }
+
+/// The `what` label values of `vigie_storage_write_errors_total`.
+pub const STORAGE_WHATS: [&str; 3] = ["index", "snapshot", "outbox"];
 
 /// Rank slots of `vigie_narrative_top_growth_ratio`.
 pub const TOP_GROWTH_SLOTS: usize = 5;
@@ -141,9 +154,29 @@ impl Metrics {
                 &["kind", "severity"],
             )
             .unwrap(),
-            alert_accept_failures: IntCounter::new(
-                "vigie_alert_accept_failures_total",
-                "Alert notifications the outbox failed to record (lost).",
+            alert_outbox_write_errors: IntCounter::new(
+                "vigie_alert_outbox_write_errors_total",
+                "Failed attempts to write alert notifications into the outbox; the pipeline holds and retries them, none is lost.",
+            )
+            .unwrap(),
+            alert_outbox_corrupt_records: IntCounter::new(
+                "vigie_alert_outbox_corrupt_records_total",
+                "Damaged outbox journal lines (torn tail, garbage) skipped when the outbox was opened.",
+            )
+            .unwrap(),
+            storage_write_errors: IntCounterVec::new(
+                Opts::new("vigie_storage_write_errors_total", "Failed writes to the data dir (disk full, I/O error), by what: index, snapshot, outbox."),
+                &["what"],
+            )
+            .unwrap(),
+            offset_commit_failures: IntCounter::new(
+                "vigie_source_offset_commit_failures_total",
+                "Failed offset commits to the source (broker down, group rebalancing); retried with the next checkpoint.",
+            )
+            .unwrap(),
+            storage_write_failing: IntGaugeVec::new(
+                Opts::new("vigie_storage_write_failing", "1 while writes of `what` fail and the pipeline holds its offsets, retrying."),
+                &["what"],
             )
             .unwrap(),
             alerts_firing: IntGaugeVec::new(
@@ -168,6 +201,11 @@ impl Metrics {
             alert_outbox_depth: IntGaugeVec::new(
                 Opts::new("vigie_alert_outbox_depth", "Notifications waiting in the outbox, by sink."),
                 &["sink"],
+            )
+            .unwrap(),
+            http_requests_rejected: IntCounterVec::new(
+                Opts::new("vigie_http_requests_rejected_total", "HTTP requests refused, by reason (host, origin, unauthenticated, forbidden, too_large, timeout, busy, bad_query)."),
+                &["reason"],
             )
             .unwrap(),
             registry,
@@ -199,11 +237,16 @@ impl Metrics {
             Box::new(metrics.narratives_coordinated.clone()),
             Box::new(metrics.narrative_top_growth.clone()),
             Box::new(metrics.alert_notifications.clone()),
-            Box::new(metrics.alert_accept_failures.clone()),
+            Box::new(metrics.alert_outbox_write_errors.clone()),
+            Box::new(metrics.alert_outbox_corrupt_records.clone()),
+            Box::new(metrics.storage_write_errors.clone()),
+            Box::new(metrics.storage_write_failing.clone()),
+            Box::new(metrics.offset_commit_failures.clone()),
             Box::new(metrics.alerts_firing.clone()),
             Box::new(metrics.alert_deliveries.clone()),
             Box::new(metrics.alert_delivery_duration.clone()),
             Box::new(metrics.alert_outbox_depth.clone()),
+            Box::new(metrics.http_requests_rejected.clone()),
             Box::new(build_info),
         ] {
             metrics
@@ -211,9 +254,16 @@ impl Metrics {
                 .register(collector)
                 .expect("metric names are unique");
         }
+        for reason in crate::http::REJECT_REASONS {
+            metrics.http_requests_rejected.with_label_values(&[reason]);
+        }
         // Pre-register every reason so rate() works from the first scrape.
         for reason in RejectReason::ALL {
             metrics.posts_rejected.with_label_values(&[reason.as_str()]);
+        }
+        for what in STORAGE_WHATS {
+            metrics.storage_write_errors.with_label_values(&[what]);
+            metrics.storage_write_failing.with_label_values(&[what]);
         }
         for status in ["emerging", "growing", "peaking", "fading"] {
             metrics.narratives_active.with_label_values(&[status]);

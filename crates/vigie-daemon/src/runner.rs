@@ -11,6 +11,25 @@
 //! Offsets therefore reach Kafka only after the posts before them are durable in the
 //! index. On shutdown the source loop stops reading, the indexer drains what it has, makes
 //! a final commit, and the source commits that last checkpoint.
+//!
+//! # When the data dir refuses writes
+//!
+//! A full disk or an I/O error on the data dir never stops the daemon and never loses or
+//! skips a post: the write is retried with backoff until space returns.
+//! - The outbox refuses notifications: they stay held, in order (`Alerting`), and the
+//!   indexer takes no new batch until the outbox accepts them; no snapshot is written and
+//!   no offset is handed back meanwhile, since both would cover notifications not yet
+//!   durable.
+//! - The index commit (or an add) fails: Tantivy keeps its previous commit; the writer is
+//!   rolled back to it, the posts added since (kept, as posts, until their commit) are
+//!   analyzed and added again, and the commit is retried; no new batch is taken meanwhile.
+//! - The snapshot write fails: indexing goes on, but offsets stay at the last snapshot
+//!   until one is written (a restart re-reads from there; the index de-duplicates).
+//!
+//! Each outage is logged once at ERROR with the path and the cause ("No space left on
+//! device"), once at INFO when it ends, and counted in `vigie_storage_write_errors_total`
+//! with `vigie_storage_write_failing` set while it lasts. The bounded channel from the
+//! source loop fills up while the indexer waits, so the source stops reading.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +40,7 @@ use anyhow::Context;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use vigie_domain::{AnalyzedPost, Checkpoint, Post};
+use vigie_index::IndexError;
 use vigie_index::PostIndex;
 use vigie_pipeline::{Source, SourceBatch};
 use vigie_tokenize::Analyzer;
@@ -107,6 +127,11 @@ pub async fn run_pipeline<S: Source>(
         last_snapshot: Instant::now(),
         metrics: metrics.clone(),
         committed_tx,
+        shutdown: shutdown.clone(),
+        uncommitted_posts: Vec::new(),
+        index_failing: None,
+        snapshot_failing: None,
+        retry_backoff: Backoff::default(),
     };
     let runtime = tokio::runtime::Handle::current();
     let indexer_thread = std::thread::Builder::new()
@@ -116,6 +141,11 @@ pub async fn run_pipeline<S: Source>(
 
     let mut summary = RunSummary::default();
     let queue_depth = metrics.queue_depth.with_label_values(&["analyze"]);
+    // Offsets the indexer made durable but the source could not commit yet (broker down,
+    // group rebalancing): merged into the next checkpoint and committed with it, since a
+    // later commit covers an earlier one. Losing a commit only means re-reading posts the
+    // index and the detector skip by id; stopping the daemon for it would be worse.
+    let mut uncommitted = Checkpoint::new();
     let result: anyhow::Result<()> = async {
         loop {
             tokio::select! {
@@ -125,7 +155,8 @@ pub async fn run_pipeline<S: Source>(
                     break;
                 }
                 Some(checkpoint) = committed_rx.recv() => {
-                    source.commit(&checkpoint).await.context("failed to commit source offsets")?;
+                    uncommitted.merge(&checkpoint);
+                    commit_offsets(&mut source, &mut uncommitted, &metrics).await;
                 }
                 batch = source.next_batch() => {
                     let Some(batch) = batch.context("source failed")? else { break };
@@ -159,10 +190,15 @@ pub async fn run_pipeline<S: Source>(
     drop(batch_tx);
     while let Some(checkpoint) = committed_rx.recv().await {
         if result.is_ok() {
-            source
-                .commit(&checkpoint)
-                .await
-                .context("failed to commit source offsets")?;
+            uncommitted.merge(&checkpoint);
+            commit_offsets(&mut source, &mut uncommitted, &metrics).await;
+        }
+    }
+    if result.is_ok() && !uncommitted.is_empty() {
+        // The final commit at shutdown: one more try, then report it (the posts will be
+        // read again and skipped by id after the restart).
+        if let Err(err) = source.commit(&uncommitted).await {
+            tracing::error!(error = %format!("{err:#}"), "failed to commit source offsets at shutdown; posts since the last commit will be read again");
         }
     }
     let indexer_result = tokio::task::spawn_blocking(move || indexer_thread.join())
@@ -180,6 +216,20 @@ pub async fn run_pipeline<S: Source>(
         state.input_finished.store(true, Ordering::Relaxed);
     }
     Ok((summary, outcome.detection))
+}
+
+/// Commits `pending` offsets; on failure keeps them for the next try and counts it.
+async fn commit_offsets<S: Source>(source: &mut S, pending: &mut Checkpoint, metrics: &Metrics) {
+    if pending.is_empty() {
+        return;
+    }
+    match source.commit(pending).await {
+        Ok(()) => *pending = Checkpoint::new(),
+        Err(err) => {
+            metrics.offset_commit_failures.inc();
+            tracing::warn!(error = %format!("{err:#}"), "failed to commit source offsets; retrying with the next checkpoint");
+        }
+    }
 }
 
 fn observe_source<S: Source>(source: &S, metrics: &Metrics, state: &PipelineState) {
@@ -237,6 +287,45 @@ struct Indexer {
     last_snapshot: Instant,
     metrics: Metrics,
     committed_tx: mpsc::UnboundedSender<Checkpoint>,
+    shutdown: CancellationToken,
+    /// Posts added to the index since its last commit, to add again after a failed
+    /// commit (at most about `commit_every_posts` plus a batch).
+    uncommitted_posts: Vec<Post>,
+    /// Since when index writes fail, while they do.
+    index_failing: Option<Instant>,
+    /// Since when snapshot writes fail, while they do.
+    snapshot_failing: Option<Instant>,
+    retry_backoff: Backoff,
+}
+
+/// Delays between retries of a refused write: doubling from 100 ms to 10 s.
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    fn next_delay(&mut self) -> Duration {
+        self.failures = self.failures.saturating_add(1);
+        let exponent = self.failures.saturating_sub(1).min(7);
+        Duration::from_millis(100u64 << exponent).min(Duration::from_secs(10))
+    }
+
+    fn reset(&mut self) {
+        self.failures = 0;
+    }
+}
+
+/// Returns an error with its causes on one line, for logs.
+fn chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 impl Indexer {
@@ -253,6 +342,37 @@ impl Indexer {
         // Wake up at least this often so a quiet stream still commits on time.
         let tick = Duration::from_millis(250);
         loop {
+            if self.held() {
+                // Take no new batch while a write is refused: the channel fills and the
+                // source stops reading (see the module docs).
+                if self.shutdown.is_cancelled() {
+                    break;
+                }
+                let delay = self.retry_backoff.next_delay();
+                let shutdown = self.shutdown.clone();
+                runtime.block_on(async {
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = shutdown.cancelled() => {}
+                    }
+                });
+                if let Some(detection) = self.detection.as_mut() {
+                    detection.retry_held_notifications();
+                    detection.apply_commands();
+                    detection.publish();
+                }
+                if self.index_failing.is_some() {
+                    self.commit(&pending, false)?;
+                    if self.index_failing.is_none() {
+                        uncommitted_offsets = false;
+                        record_latencies(&mut uncommitted_batches, &mut batch_latencies);
+                    }
+                }
+                if !self.held() {
+                    self.retry_backoff.reset();
+                }
+                continue;
+            }
             let received =
                 runtime.block_on(async { tokio::time::timeout(tick, batches.recv()).await });
             match received {
@@ -260,9 +380,13 @@ impl Indexer {
                     uncommitted_batches.push(Instant::now());
                     let analyzed = analyze_parallel(&self.analyzer, batch.posts);
                     for post in &analyzed {
-                        self.index
-                            .add(post)
-                            .context("failed to add a post to the index")?;
+                        self.uncommitted_posts.push(post.post.clone());
+                        if self.index_failing.is_none() {
+                            if let Err(err) = self.index.add(post) {
+                                // Kept in `uncommitted_posts`: added again on recovery.
+                                self.index_write_failed(&err);
+                            }
+                        }
                         if let Some(detection) = self.detection.as_mut() {
                             detection.observe(post);
                         }
@@ -281,6 +405,9 @@ impl Indexer {
                     self.metrics.posts_indexed.inc_by(analyzed.len() as u64);
                     if !batch.checkpoint.is_empty() {
                         pending.merge(&batch.checkpoint);
+                        if let Some(detection) = self.detection.as_mut() {
+                            detection.note_observed(&batch.checkpoint);
+                        }
                         uncommitted_offsets = true;
                     }
                 }
@@ -292,12 +419,16 @@ impl Indexer {
             }
             // Offsets of batches made only of rejects also need a commit, even with no post
             // pending in the index.
-            if self.index.commit_due(Instant::now())
+            if self.index_failing.is_some() {
+                // Retried, with backoff, at the top of the loop.
+            } else if self.index.commit_due(Instant::now())
                 || (uncommitted_offsets && self.index.pending_posts() == 0)
             {
                 self.commit(&pending, false)?;
-                uncommitted_offsets = false;
-                record_latencies(&mut uncommitted_batches, &mut batch_latencies);
+                if self.index_failing.is_none() {
+                    uncommitted_offsets = false;
+                    record_latencies(&mut uncommitted_batches, &mut batch_latencies);
+                }
             } else if let Some(detection) = self.detection.as_mut() {
                 detection.publish();
             }
@@ -307,6 +438,15 @@ impl Indexer {
         }
         self.commit(&pending, true)?;
         record_latencies(&mut uncommitted_batches, &mut batch_latencies);
+        if self.held() {
+            // Stopped during an outage: what was not written is not lost, since neither the
+            // offsets nor the detector state were saved past it; it is read again (and its
+            // notifications produced again) after the restart.
+            anyhow::bail!(
+                "stopped while the data dir refused writes ({}); offsets and detector state were not saved past them, so the next start reads those posts again",
+                self.held_what().join(", ")
+            );
+        }
         Ok(IndexerOutcome {
             posts_indexed,
             documents: self.index.num_docs(),
@@ -315,13 +455,102 @@ impl Indexer {
         })
     }
 
+    /// Returns true while a refused write holds the pipeline (outbox or index).
+    fn held(&self) -> bool {
+        self.index_failing.is_some()
+            || self
+                .detection
+                .as_ref()
+                .is_some_and(|detection| detection.holds_notifications())
+    }
+
+    fn held_what(&self) -> Vec<&'static str> {
+        let mut what = Vec::new();
+        if self.index_failing.is_some() {
+            what.push("index");
+        }
+        if self
+            .detection
+            .as_ref()
+            .is_some_and(|detection| detection.holds_notifications())
+        {
+            what.push("alert outbox");
+        }
+        what
+    }
+
+    /// Records a failed index write: logged once per outage, counted, retried later.
+    fn index_write_failed(&mut self, err: &IndexError) {
+        self.metrics
+            .storage_write_errors
+            .with_label_values(&["index"])
+            .inc();
+        if self.index_failing.is_none() {
+            self.index_failing = Some(Instant::now());
+            self.metrics
+                .storage_write_failing
+                .with_label_values(&["index"])
+                .set(1);
+            tracing::error!(
+                error = %chain(err),
+                pending_posts = self.uncommitted_posts.len(),
+                "cannot write the post index; holding the pipeline and retrying (the last commit is intact)"
+            );
+        }
+    }
+
+    /// After a failed index write: rolls the writer back to the last commit and adds the
+    /// posts since again; returns false when that fails too (still failing).
+    fn restore_index_writer(&mut self) -> bool {
+        if let Err(err) = self.index.rollback() {
+            self.index_write_failed(&err);
+            return false;
+        }
+        let posts = self.uncommitted_posts.clone();
+        for post in analyze_parallel(&self.analyzer, posts) {
+            if let Err(err) = self.index.add(&post) {
+                self.index_write_failed(&err);
+                return false;
+            }
+        }
+        true
+    }
+
     /// Commits the index, publishes narratives, and hands the checkpoint back to the source
     /// once the detector state covering it is on disk (see `detection`'s module docs).
+    /// A refused write is recorded and retried later (see the module docs); only other
+    /// failures are returned.
     fn commit(&mut self, checkpoint: &Checkpoint, last: bool) -> anyhow::Result<()> {
-        let stats = self
-            .index
-            .commit(checkpoint)
-            .context("failed to commit the index")?;
+        if self.index_failing.is_some() && !self.restore_index_writer() {
+            return Ok(());
+        }
+        let stats = match self.index.commit(checkpoint) {
+            Ok(stats) => stats,
+            Err(IndexError::Reload { source }) => {
+                // Durable; searches catch up at the next commit's reload.
+                tracing::warn!(error = %chain(&source), "index committed but searches do not see it yet");
+                vigie_index::CommitStats {
+                    posts: 0,
+                    deleted_by_retention: 0,
+                    duration: Duration::ZERO,
+                }
+            }
+            Err(err) => {
+                self.index_write_failed(&err);
+                return Ok(());
+            }
+        };
+        self.uncommitted_posts.clear();
+        if let Some(since) = self.index_failing.take() {
+            self.metrics
+                .storage_write_failing
+                .with_label_values(&["index"])
+                .set(0);
+            tracing::info!(
+                outage_secs = since.elapsed().as_secs(),
+                "the post index accepts writes again"
+            );
+        }
         self.metrics
             .commit_duration
             .observe(stats.duration.as_secs_f64());
@@ -336,22 +565,57 @@ impl Indexer {
             duration_ms = stats.duration.as_millis() as u64,
             "index committed"
         );
-        let committed = self.index.committed_checkpoint().clone();
+        let mut committed = self.index.committed_checkpoint().clone();
         if let Some(detection) = self.detection.as_mut() {
-            detection.publish();
             if detection.keeps_state() {
-                if !last && self.last_snapshot.elapsed() < self.snapshot_interval {
+                // The detector's position, not the index's: see `Detection::observed_through`.
+                committed = detection.observed_through().clone();
+            }
+            detection.publish();
+            if detection.holds_notifications() {
+                // A snapshot or an offset now would cover notifications the outbox has
+                // not taken yet: a crash would lose them.
+                return Ok(());
+            }
+            if detection.keeps_state() {
+                let due = self.snapshot_failing.is_some()
+                    || self.last_snapshot.elapsed() >= self.snapshot_interval;
+                if !last && !due {
                     return Ok(());
                 }
                 let started = Instant::now();
-                detection
-                    .write_snapshot(&committed)
-                    .context("failed to save the detector state")?;
+                if let Err(err) = detection.write_snapshot(&committed) {
+                    self.metrics
+                        .storage_write_errors
+                        .with_label_values(&["snapshot"])
+                        .inc();
+                    if self.snapshot_failing.is_none() {
+                        self.snapshot_failing = Some(Instant::now());
+                        self.metrics
+                            .storage_write_failing
+                            .with_label_values(&["snapshot"])
+                            .set(1);
+                        tracing::error!(error = format!("{err:#}"), "cannot save the detector state; offsets stay at the last snapshot until it can");
+                    }
+                    return Ok(());
+                }
+                if let Some(since) = self.snapshot_failing.take() {
+                    self.metrics
+                        .storage_write_failing
+                        .with_label_values(&["snapshot"])
+                        .set(0);
+                    tracing::info!(
+                        outage_secs = since.elapsed().as_secs(),
+                        "the detector state is saved again"
+                    );
+                }
                 self.last_snapshot = Instant::now();
-                tracing::debug!(
-                    duration_ms = started.elapsed().as_millis() as u64,
-                    "detector state saved"
-                );
+                let duration_ms = started.elapsed().as_millis() as u64;
+                if last {
+                    tracing::info!(duration_ms, "final detector state saved");
+                } else {
+                    tracing::debug!(duration_ms, "detector state saved");
+                }
             }
         }
         // The source loop may be gone (error path); the commit is durable regardless.
@@ -411,3 +675,6 @@ fn analyze_one(analyzer: &Analyzer, post: Post) -> AnalyzedPost {
     let analysis = analyzer.analyze_post(&post);
     AnalyzedPost { post, analysis }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

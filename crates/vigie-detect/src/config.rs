@@ -5,6 +5,10 @@ use serde::{Deserialize, Serialize};
 use crate::watchlist::WatchEntry;
 use crate::DetectError;
 
+/// Most cells per hash function of a sketch (2^22): 8 hashes of this size already take
+/// about a gigabyte.
+pub const MAX_SKETCH_CELLS: u32 = 1 << 22;
+
 /// Every knob of detection, with its unit. Defaults are principled rather than fitted:
 /// an hour-long window (the scale at which newsrooms react), a half-day baseline
 /// half-life, a significance of 3 standard deviations for a term and 5 for an alert.
@@ -133,6 +137,9 @@ impl DetectorConfig {
                 reason: reason.to_owned(),
             })
         }
+        // Bounds first, so that a huge value is named for itself rather than through a
+        // rule it breaks as a consequence.
+        self.check_bounds()?;
         if self.window_secs == 0 {
             return invalid("window_secs", "must be positive");
         }
@@ -164,6 +171,89 @@ impl DetectorConfig {
         Ok(())
     }
 
+    /// Upper bounds: every duration feeds time arithmetic and every count an allocation,
+    /// so none may be large enough to overflow or exhaust memory.
+    fn check_bounds(&self) -> Result<(), DetectError> {
+        const DAY: u32 = 86_400;
+        const YEAR: u32 = 365 * DAY;
+        let too_big = |field: &'static str, max: String| {
+            Err(DetectError::InvalidConfig {
+                field,
+                reason: format!("must be at most {max}"),
+            })
+        };
+        for (field, value, max, what) in [
+            ("window_secs", self.window_secs, 7 * DAY, "7 days"),
+            (
+                "baseline_half_life_secs",
+                self.baseline_half_life_secs,
+                YEAR,
+                "one year",
+            ),
+            (
+                "narrative_idle_secs",
+                self.narrative_idle_secs,
+                YEAR,
+                "one year",
+            ),
+            ("warmup_secs", self.warmup_secs, YEAR, "one year"),
+            (
+                "near_duplicate_window_secs",
+                self.near_duplicate_window_secs,
+                YEAR,
+                "one year",
+            ),
+            (
+                "coordination_interval_secs",
+                self.coordination_interval_secs,
+                YEAR,
+                "one year",
+            ),
+            (
+                "term_sketch_cells",
+                self.term_sketch_cells,
+                MAX_SKETCH_CELLS,
+                "4194304",
+            ),
+            (
+                "pair_sketch_cells",
+                self.pair_sketch_cells,
+                MAX_SKETCH_CELLS,
+                "4194304",
+            ),
+        ] {
+            if value > max {
+                return too_big(field, format!("{max} ({what})"));
+            }
+        }
+        for (field, value, max) in [
+            ("max_pair_terms_per_post", self.max_pair_terms_per_post, 64),
+            ("max_recent_posts", self.max_recent_posts, 1_000_000),
+            ("max_active_narratives", self.max_active_narratives, 100_000),
+            ("max_narrative_terms", self.max_narrative_terms, 1_000),
+            ("max_member_ids", self.max_member_ids, 100_000),
+        ] {
+            if value > max {
+                return too_big(field, max.to_string());
+            }
+        }
+        for (field, value) in [
+            ("bias_posts", self.bias_posts),
+            ("burst_z", self.burst_z),
+            ("alert_z", self.alert_z),
+            ("alert_min_posts", self.alert_min_posts),
+            ("coordination_prior_posts", self.coordination_prior_posts),
+        ] {
+            if !(value.is_finite() && value >= 0.0) {
+                return Err(DetectError::InvalidConfig {
+                    field,
+                    reason: "must be a finite number, at least 0".to_owned(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Returns the baselines' per-window weight α from the half-life.
     pub(crate) fn alpha(&self) -> f64 {
         1.0 - 0.5f64.powf(f64::from(self.window_secs) / f64::from(self.baseline_half_life_secs))
@@ -184,6 +274,40 @@ mod tests {
             ..DetectorConfig::default()
         };
         assert!((config.alpha() - 0.5).abs() < 1e-12);
+    }
+
+    /// Issue 12 (review): huge values are refused with the field named, not a panic.
+    #[test]
+    fn issue_12_huge_values_are_refused_by_name() {
+        for field in [
+            "window_secs",
+            "baseline_half_life_secs",
+            "narrative_idle_secs",
+            "warmup_secs",
+            "near_duplicate_window_secs",
+            "coordination_interval_secs",
+            "term_sketch_cells",
+            "pair_sketch_cells",
+            "max_pair_terms_per_post",
+            "max_recent_posts",
+            "max_active_narratives",
+            "max_narrative_terms",
+            "max_member_ids",
+        ] {
+            let mut value = serde_json::to_value(DetectorConfig::default()).unwrap();
+            value[field] = if field.starts_with("max_") {
+                serde_json::json!(u64::MAX)
+            } else {
+                serde_json::json!(u32::MAX)
+            };
+            let config: DetectorConfig = serde_json::from_value(value).unwrap();
+            match config.check() {
+                Err(DetectError::InvalidConfig { field: named, .. }) => {
+                    assert_eq!(named, field);
+                }
+                other => panic!("{field}: {other:?}"),
+            }
+        }
     }
 
     #[test]

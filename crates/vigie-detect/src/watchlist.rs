@@ -18,6 +18,12 @@
 //! post. `author:` compares the post's author id exactly, `domain:` a link's host without
 //! `www.`. This module stores entries and matches posts; the daemon's HTTP API lists, adds
 //! and removes them through [`Watchlists`].
+//!
+//! Entries come from analysts over HTTP, so everything about them is bounded: the query's
+//! length ([`MAX_QUERY_BYTES`]), its nesting ([`MAX_QUERY_DEPTH`], which bounds the
+//! recursion of the parser, of matching and of dropping the tree), its terms
+//! ([`MAX_QUERY_TERMS`]), the lists of domains and accounts and the number of entries. A
+//! query nested thousands deep aborted the daemon with a stack overflow (issue 12, row 2).
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -27,6 +33,27 @@ use vigie_domain::{AnalyzedPost, TokenKind};
 use vigie_tokenize::Analyzer;
 
 use crate::DetectError;
+
+/// Longest accepted watch query, in bytes of UTF-8.
+pub const MAX_QUERY_BYTES: usize = 4096;
+
+/// Deepest accepted nesting of parentheses and `NOT`/`-` prefixes in a watch query.
+pub const MAX_QUERY_DEPTH: usize = 20;
+
+/// Most terms in one watch query.
+pub const MAX_QUERY_TERMS: usize = 256;
+
+/// Most domains plus accounts in one entry.
+pub const MAX_ENTRY_ITEMS: usize = 10_000;
+
+/// Longest accepted entry name, in bytes.
+pub const MAX_NAME_BYTES: usize = 200;
+
+/// Most entries in force at once.
+pub const MAX_ENTRIES: usize = 1000;
+
+/// How much of a query an error message quotes.
+const QUOTED_QUERY_CHARS: usize = 120;
 
 /// One watchlist entry; it matches a post when any of its parts does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,8 +140,29 @@ impl Watchlists {
     /// Adds an entry; fails if its name is taken, its query does not parse, or it has
     /// nothing to match.
     pub fn add(&mut self, entry: WatchEntry) -> Result<(), DetectError> {
+        let invalid = |reason: String| DetectError::InvalidWatchQuery {
+            query: quoted(entry.query.as_deref().unwrap_or_default()),
+            reason,
+        };
+        if entry.name.trim().is_empty() || entry.name.len() > MAX_NAME_BYTES {
+            return Err(invalid(format!(
+                "an entry needs a name of 1 to {MAX_NAME_BYTES} bytes"
+            )));
+        }
+        if entry.domains.len() + entry.accounts.len() > MAX_ENTRY_ITEMS {
+            return Err(invalid(format!(
+                "entry {:?} lists {} domains and accounts; at most {MAX_ENTRY_ITEMS} are accepted",
+                entry.name,
+                entry.domains.len() + entry.accounts.len()
+            )));
+        }
         if self.entries.iter().any(|e| e.entry.name == entry.name) {
             return Err(DetectError::DuplicateWatch { name: entry.name });
+        }
+        if self.entries.len() >= MAX_ENTRIES {
+            return Err(invalid(format!(
+                "{MAX_ENTRIES} entries are in force already; remove one first"
+            )));
         }
         let query = match &entry.query {
             Some(text) => Some(parse_query(text, &self.analyzer)?),
@@ -231,20 +279,48 @@ fn lex(text: &str) -> Vec<String> {
     tokens
 }
 
+/// Returns the start of a query, for error messages (a refused query may be huge).
+fn quoted(query: &str) -> String {
+    match query.char_indices().nth(QUOTED_QUERY_CHARS) {
+        Some((end, _)) => format!("{}…", &query[..end]),
+        None => query.to_owned(),
+    }
+}
+
 struct Parser<'a> {
     tokens: Vec<String>,
     next: usize,
+    /// Parentheses and prefixes open around the current position.
+    depth: usize,
     analyzer: &'a Analyzer,
     query: &'a str,
 }
 
 fn parse_query(text: &str, analyzer: &Analyzer) -> Result<QueryNode, DetectError> {
     let mut parser = Parser {
-        tokens: lex(text),
+        tokens: Vec::new(),
         next: 0,
+        depth: 0,
         analyzer,
         query: text,
     };
+    if text.len() > MAX_QUERY_BYTES {
+        return Err(parser.error(&format!(
+            "the query is {} bytes long; at most {MAX_QUERY_BYTES} are accepted",
+            text.len()
+        )));
+    }
+    parser.tokens = lex(text);
+    let terms = parser
+        .tokens
+        .iter()
+        .filter(|t| !matches!(t.as_str(), "(" | ")" | "AND" | "OR" | "NOT"))
+        .count();
+    if terms > MAX_QUERY_TERMS {
+        return Err(parser.error(&format!(
+            "the query has {terms} terms; at most {MAX_QUERY_TERMS} are accepted"
+        )));
+    }
     if parser.tokens.is_empty() {
         return Err(parser.error("the query is empty"));
     }
@@ -258,9 +334,21 @@ fn parse_query(text: &str, analyzer: &Analyzer) -> Result<QueryNode, DetectError
 impl Parser<'_> {
     fn error(&self, reason: &str) -> DetectError {
         DetectError::InvalidWatchQuery {
-            query: self.query.to_owned(),
+            query: quoted(self.query),
             reason: reason.to_owned(),
         }
+    }
+
+    /// Enters one more level of nesting, refusing to go past [`MAX_QUERY_DEPTH`] so that
+    /// the recursion below stays bounded whatever the input.
+    fn enter(&mut self) -> Result<(), DetectError> {
+        self.depth += 1;
+        if self.depth > MAX_QUERY_DEPTH {
+            return Err(self.error(&format!(
+                "the query nests parentheses and NOT more than {MAX_QUERY_DEPTH} levels deep"
+            )));
+        }
+        Ok(())
     }
 
     fn peek(&self) -> Option<&str> {
@@ -305,13 +393,20 @@ impl Parser<'_> {
         };
         self.next += 1;
         match token.as_str() {
-            "NOT" => Ok(QueryNode::Not(Box::new(self.unary()?))),
+            "NOT" => {
+                self.enter()?;
+                let inner = self.unary()?;
+                self.depth -= 1;
+                Ok(QueryNode::Not(Box::new(inner)))
+            }
             "(" => {
+                self.enter()?;
                 let inner = self.or()?;
                 if self.peek() != Some(")") {
                     return Err(self.error("a `(` is not closed"));
                 }
                 self.next += 1;
+                self.depth -= 1;
                 Ok(inner)
             }
             ")" | "AND" | "OR" => Err(self.error(&format!("unexpected {token:?}"))),
@@ -428,5 +523,46 @@ mod tests {
             watchlists.add(entry("x", "b")),
             Err(DetectError::DuplicateWatch { name: "x".into() })
         );
+    }
+
+    /// Issue 12, row 2: a deeply nested watch query aborted the daemon (stack overflow).
+    #[test]
+    fn issue_12_deep_long_and_huge_entries_are_refused_with_a_reason() {
+        let analyzer = Arc::new(Analyzer::new(AnalyzerConfig::default()));
+        let mut watchlists = Watchlists::new(analyzer, &[]).unwrap();
+        let reason = |result: Result<(), DetectError>| match result {
+            Err(DetectError::InvalidWatchQuery { query, reason }) => {
+                assert!(query.chars().count() <= QUOTED_QUERY_CHARS + 1, "{query}");
+                reason
+            }
+            other => panic!("{other:?}"),
+        };
+        let nested = format!("{}turkey{}", "(".repeat(2000), ")".repeat(2000));
+        assert!(reason(watchlists.add(entry("deep", &nested))).contains("levels deep"));
+        let nots = format!("{}turkey", "NOT ".repeat(1000));
+        assert!(reason(watchlists.add(entry("nots", &nots))).contains("levels deep"));
+        let mut unclosed = "(".repeat(100_000);
+        unclosed.truncate(MAX_QUERY_BYTES);
+        assert!(reason(watchlists.add(entry("open", &unclosed))).contains("levels deep"));
+        let long = "turkey ".repeat(1000);
+        assert!(reason(watchlists.add(entry("long", &long))).contains("bytes long"));
+        let many = "a ".repeat(300);
+        assert!(reason(watchlists.add(entry("many", &many))).contains("300 terms"));
+        let huge = WatchEntry {
+            name: "huge".into(),
+            query: None,
+            domains: vec!["example.com".into(); MAX_ENTRY_ITEMS + 1],
+            accounts: vec![],
+        };
+        assert!(reason(watchlists.add(huge)).contains("at most"));
+        assert!(reason(watchlists.add(entry("", "a"))).contains("name"));
+        // Within the bounds all is well, and nothing was added by the refusals.
+        let ok = format!("{}turkey{}", "(".repeat(10), ")".repeat(10));
+        watchlists.add(entry("ok", &ok)).unwrap();
+        assert_eq!(watchlists.list().len(), 1);
+        for i in 1..MAX_ENTRIES {
+            watchlists.add(entry(&format!("e{i}"), "a")).unwrap();
+        }
+        assert!(reason(watchlists.add(entry("one-too-many", "a"))).contains("in force"));
     }
 }

@@ -15,6 +15,7 @@ mod checkpoint;
 pub mod decode;
 mod narrative;
 mod post;
+mod secret;
 
 pub use analysis::{Analysis, AnalyzedPost, LangSource, Token, TokenKind};
 pub use checkpoint::Checkpoint;
@@ -24,3 +25,4 @@ pub use narrative::{
     NarrativeStatus, NearDuplicateGroup, Severity, SharedLinkGroup, TermSignal, WatchMatch,
 };
 pub use post::{EngagementMetrics, Origin, Post};
+pub use secret::{scrub, Secret, REDACTED};

@@ -26,6 +26,7 @@
 
 mod config;
 mod error;
+mod limits;
 mod payload;
 mod post_index;
 mod schema;
@@ -34,6 +35,10 @@ mod tokenizer;
 
 pub use config::IndexConfig;
 pub use error::IndexError;
+pub use limits::{
+    SearchLimits, MAX_DEPTH_CEILING, MAX_HITS_CEILING, MAX_QUERY_BYTES_CEILING,
+    SNIPPET_MAX_BYTES_CEILING,
+};
 pub use payload::CommitPayload;
 pub use post_index::{CommitStats, PostIndex};
 pub use search::{PostSearcher, SearchHit, SearchOrder, SearchRequest, SearchResults};

@@ -213,6 +213,20 @@ impl PostIndex {
         Ok(stats)
     }
 
+    /// Discards the posts added since the last commit and starts a fresh writer on that
+    /// commit. After a failed [`PostIndex::commit`] or [`PostIndex::add`] (a full disk) the
+    /// writer's state is unknown; the caller rolls back, adds those posts again, and
+    /// commits. The last commit stays intact throughout: Tantivy writes its metadata
+    /// atomically, and files of a failed commit are unused and garbage-collected later.
+    pub fn rollback(&mut self) -> Result<(), IndexError> {
+        self.writer
+            .rollback()
+            .map_err(|source| IndexError::Commit { source })?;
+        self.pending = PendingPosts::default();
+        self.newest_created_at = self.committed.newest_created_at;
+        Ok(())
+    }
+
     /// Queues the deletion of posts older than the retention period and returns how many
     /// it removes: committed ones, plus pending ones that will never become visible.
     fn delete_expired(&mut self) -> Result<u64, IndexError> {

@@ -17,6 +17,7 @@ use tantivy::{
 };
 use vigie_tokenize::Analyzer;
 
+use crate::limits::SearchLimits;
 use crate::schema::{
     build_schema, check_schema, from_tantivy_date, to_tantivy_date, Fields, CREATED_AT,
     CREATED_AT_PRECISION,
@@ -26,12 +27,6 @@ use crate::IndexError;
 
 /// Hits returned when a request asks for none.
 const DEFAULT_LIMIT: usize = 10;
-
-/// Most hits one request may return; each hit reads a document from the store.
-const MAX_LIMIT: usize = 1000;
-
-/// Snippet length, in bytes of text (Tantivy measures fragments in bytes).
-const SNIPPET_MAX_BYTES: usize = 200;
 
 /// A search over the post index.
 #[derive(Deserialize, Clone, Debug, Default)]
@@ -45,7 +40,8 @@ pub struct SearchRequest {
     pub since: Option<DateTime<Utc>>,
     /// Keeps posts created before this time.
     pub until: Option<DateTime<Utc>>,
-    /// Most hits to return: 0 means 10, and more than 1000 means 1000.
+    /// Most hits to return: 0 means 10, and more than [`SearchLimits::max_hits`] (1000 by
+    /// default) means that many.
     pub limit: usize,
     /// Order of the hits.
     pub order: SearchOrder,
@@ -170,17 +166,29 @@ impl PostSearcher {
         self.inner.reader.searcher().num_docs()
     }
 
-    /// Runs a search.
+    /// Runs a search within the default [`SearchLimits`].
     ///
-    /// A query the parser rejects (bad syntax, unknown field) and a `since` after `until`
-    /// are reported as [`IndexError::Query`], with a message meant for the user.
+    /// A query the parser rejects (bad syntax, unknown field), a query over the limits and
+    /// a `since` after `until` are reported as [`IndexError::Query`], with a message meant
+    /// for the user.
     pub fn search(&self, request: &SearchRequest) -> Result<SearchResults, IndexError> {
+        self.search_with(request, &SearchLimits::default())
+    }
+
+    /// Runs a search within `limits` (clamped to their ceilings); see [`Self::search`].
+    pub fn search_with(
+        &self,
+        request: &SearchRequest,
+        limits: &SearchLimits,
+    ) -> Result<SearchResults, IndexError> {
+        let limits = limits.clamped();
         let fields = &self.inner.fields;
+        limits.check_query(request.query.trim())?;
         let user_query = self.parse_user_query(&request.query)?;
         let query = self.with_filters(user_query.box_clone(), request)?;
         let limit = match request.limit {
-            0 => DEFAULT_LIMIT,
-            limit => limit.min(MAX_LIMIT),
+            0 => DEFAULT_LIMIT.min(limits.max_hits),
+            limit => limit.min(limits.max_hits),
         };
         let searcher = self.inner.reader.searcher();
         let search_error = |source| IndexError::Search { source };
@@ -214,10 +222,18 @@ impl PostSearcher {
         // Highlights come from the user's terms on `text` only, not from the filters.
         let mut snippets =
             SnippetGenerator::create(&searcher, &*user_query, fields.text).map_err(search_error)?;
-        snippets.set_max_num_chars(SNIPPET_MAX_BYTES);
+        snippets.set_max_num_chars(limits.snippet_max_bytes);
         let hits = top
             .into_iter()
-            .map(|(score, address)| self.hit(&searcher, &snippets, address, score))
+            .map(|(score, address)| {
+                self.hit(
+                    &searcher,
+                    &snippets,
+                    limits.snippet_max_bytes,
+                    address,
+                    score,
+                )
+            })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(SearchResults { total_hits, hits })
     }
@@ -284,6 +300,7 @@ impl PostSearcher {
         &self,
         searcher: &Searcher,
         snippets: &SnippetGenerator,
+        snippet_max_bytes: usize,
         address: DocAddress,
         score: Option<f32>,
     ) -> Result<SearchHit, IndexError> {
@@ -308,7 +325,7 @@ impl PostSearcher {
         let text = required(fields.original_text, "original_text")?;
         let snippet = snippets.snippet(&text);
         let snippet = if snippet.is_empty() {
-            text_start_html(&text)
+            text_start_html(&text, snippet_max_bytes)
         } else {
             snippet.to_html()
         };
@@ -331,8 +348,8 @@ impl PostSearcher {
 }
 
 /// Returns the start of `text`, HTML-escaped, as a snippet without highlights.
-fn text_start_html(text: &str) -> String {
-    let mut end = text.len().min(SNIPPET_MAX_BYTES);
+fn text_start_html(text: &str, max_bytes: usize) -> String {
+    let mut end = text.len().min(max_bytes);
     while !text.is_char_boundary(end) {
         end -= 1;
     }
@@ -640,6 +657,42 @@ mod tests {
             searcher.search(&backwards),
             Err(IndexError::Query { .. })
         ));
+    }
+
+    /// Issue 12, row 1: a query nested 2,500 deep aborted the daemon with a stack overflow.
+    #[test]
+    fn issue_12_deeply_nested_queries_are_query_errors_not_crashes() {
+        let (_dir, index) = corpus();
+        let searcher = index.searcher();
+        for text in [
+            format!("{}water{}", "(".repeat(2500), ")".repeat(2500)),
+            format!("{}water", "NOT ".repeat(2500)),
+        ] {
+            let limits = SearchLimits {
+                max_query_bytes: crate::MAX_QUERY_BYTES_CEILING,
+                ..SearchLimits::default()
+            };
+            match searcher.search_with(&query(&text), &limits) {
+                Err(IndexError::Query { message }) => {
+                    assert!(message.contains("levels deep"), "{message}")
+                }
+                other => panic!("gave {other:?}"),
+            }
+        }
+        let nested = format!("{}water{}", "(".repeat(20), ")".repeat(20));
+        assert_eq!(searcher.search(&query(&nested)).unwrap().total_hits, 3);
+        let small = SearchLimits {
+            max_hits: 1,
+            snippet_max_bytes: 12,
+            ..SearchLimits::default()
+        };
+        let results = searcher.search_with(&query("water"), &small).unwrap();
+        assert_eq!((results.total_hits, results.hits.len()), (3, 1));
+        assert!(
+            results.hits[0].snippet.len() < 40,
+            "{}",
+            results.hits[0].snippet
+        );
     }
 
     #[test]

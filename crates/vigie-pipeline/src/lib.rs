@@ -24,12 +24,14 @@
 //! posts rather than losing them, and the index's upsert-by-id makes re-delivery harmless.
 #![warn(missing_docs)]
 
+pub mod durable;
 mod file;
 
 use std::future::Future;
 
 use vigie_domain::{Checkpoint, DecodeLimits, Origin, Post, Rejection};
 
+pub use durable::{durable_write, durable_write_with};
 pub use file::{FileSource, FileSourceConfig, Pace, RejectedFileWriter};
 
 /// Validation limits shared by every source: the decode limits plus how far ahead of the

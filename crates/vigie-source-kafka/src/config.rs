@@ -3,13 +3,180 @@
 //!
 //! This module checks the rules that concern Kafka alone and builds the librdkafka client
 //! configurations; reading the file and env overrides is the daemon's job.
+//!
+//! Properties whose name says they hold a credential (`sasl.password`,
+//! `ssl.key.password`, `sasl.oauthbearer.client.secret`, …, see [`is_secret_property`])
+//! are kept as [`Secret`]s: `Debug`, `Serialize` (what `check-config` prints) and client
+//! errors show `[redacted]`; only librdkafka gets the value.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
+use rdkafka::error::KafkaError;
 use rdkafka::ClientConfig;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use vigie_domain::{Secret, REDACTED};
 
 use crate::KafkaSourceError;
+
+/// Most messages in one batch (`batch_max_messages`).
+pub const MAX_BATCH_MESSAGES: usize = 1_000_000;
+/// Most partitions of a topic created at start (`create_partitions`).
+pub const MAX_CREATE_PARTITIONS: i32 = 10_000;
+
+/// Tells whether a librdkafka property holds a credential: its name contains `password`
+/// or `secret`, or it is a private key or the OAUTHBEARER configuration.
+pub fn is_secret_property(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    key.contains("password")
+        || key.contains("secret")
+        || key == "ssl.key.pem"
+        || key == "sasl.oauthbearer.config"
+}
+
+#[derive(Clone)]
+enum PropertyValue {
+    Plain(String),
+    Secret(Secret),
+}
+
+impl PropertyValue {
+    fn new(key: &str, value: String) -> PropertyValue {
+        if is_secret_property(key) {
+            PropertyValue::Secret(Secret::new(value))
+        } else {
+            PropertyValue::Plain(value)
+        }
+    }
+
+    fn expose(&self) -> &str {
+        match self {
+            PropertyValue::Plain(value) => value,
+            PropertyValue::Secret(secret) => secret.expose(),
+        }
+    }
+
+    fn shown(&self) -> &str {
+        match self {
+            PropertyValue::Plain(value) => value,
+            PropertyValue::Secret(secret) if secret.is_empty() => "",
+            PropertyValue::Secret(_) => REDACTED,
+        }
+    }
+}
+
+/// librdkafka properties (`[kafka.properties]`): names to string values, the
+/// credential-bearing ones ([`is_secret_property`]) held as [`Secret`]s. Integers and
+/// booleans written without quotes are taken as their text.
+#[derive(Clone, Default)]
+pub struct KafkaProperties(BTreeMap<String, PropertyValue>);
+
+impl KafkaProperties {
+    /// Returns a property's value (the real value, secret or not).
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).map(PropertyValue::expose)
+    }
+
+    /// Sets a property; a credential-bearing name makes the value a secret.
+    pub fn insert(&mut self, key: String, value: String) {
+        let value = PropertyValue::new(&key, value);
+        self.0.insert(key, value);
+    }
+
+    /// Tells whether a property is set.
+    pub fn contains_key(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    /// Tells whether no property is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Returns the properties with their real values, for librdkafka only.
+    pub fn exposed(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(k, v)| (k.as_str(), v.expose()))
+    }
+
+    /// Returns the secret values, for scrubbing text that may quote them.
+    pub fn secrets(&self) -> impl Iterator<Item = &Secret> {
+        self.0.values().filter_map(|v| match v {
+            PropertyValue::Secret(secret) => Some(secret),
+            PropertyValue::Plain(_) => None,
+        })
+    }
+}
+
+impl PartialEq for KafkaProperties {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.len() == other.0.len() && self.exposed().eq(other.exposed())
+    }
+}
+
+impl Eq for KafkaProperties {}
+
+impl fmt::Debug for KafkaProperties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, v.shown())))
+            .finish()
+    }
+}
+
+impl Serialize for KafkaProperties {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(self.0.iter().map(|(k, v)| (k, v.shown())))
+    }
+}
+
+impl<'de> Deserialize<'de> for KafkaProperties {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// A property value as written: text, or a bare integer or boolean.
+        struct Text(String);
+        impl<'de> Deserialize<'de> for Text {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Visitor;
+                impl serde::de::Visitor<'_> for Visitor {
+                    type Value = Text;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str("a string, an integer or a boolean")
+                    }
+                    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Text, E> {
+                        Ok(Text(v.to_owned()))
+                    }
+                    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Text, E> {
+                        Ok(Text(v.to_string()))
+                    }
+                    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Text, E> {
+                        Ok(Text(v.to_string()))
+                    }
+                    fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Text, E> {
+                        Ok(Text(v.to_string()))
+                    }
+                }
+                deserializer.deserialize_any(Visitor)
+            }
+        }
+        let raw = BTreeMap::<String, Text>::deserialize(deserializer)?;
+        Ok(raw.into_iter().map(|(k, Text(v))| (k, v)).collect())
+    }
+}
+
+impl FromIterator<(String, String)> for KafkaProperties {
+    fn from_iter<I: IntoIterator<Item = (String, String)>>(iter: I) -> Self {
+        let mut properties = KafkaProperties::default();
+        for (key, value) in iter {
+            properties.insert(key, value);
+        }
+        properties
+    }
+}
+
+impl From<BTreeMap<String, String>> for KafkaProperties {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        map.into_iter().collect()
+    }
+}
 
 /// Properties that have a dedicated field, or that Vigie must control for at-least-once
 /// delivery, and so may not appear in [`KafkaConfig::properties`]; with the reason.
@@ -58,7 +225,10 @@ pub struct KafkaConfig {
     /// `sasl.username`, `ssl.ca.location`, `session.timeout.ms`,
     /// `statistics.interval.ms` (0 disables lag reporting). `bootstrap.servers`,
     /// `group.id`, `enable.auto.commit` and `enable.auto.offset.store` are refused.
-    pub properties: BTreeMap<String, String>,
+    /// Credentials (`sasl.password`, `ssl.key.password`, …) are secrets: give them with
+    /// `"sasl.password_file" = "/run/secrets/kafka-password"` or `"sasl.password_env"`,
+    /// and they are never printed.
+    pub properties: KafkaProperties,
 }
 
 impl Default for KafkaConfig {
@@ -72,7 +242,7 @@ impl Default for KafkaConfig {
             create_partitions: 3,
             batch_max_messages: 1000,
             batch_max_wait_ms: 200,
-            properties: BTreeMap::new(),
+            properties: KafkaProperties::default(),
         }
     }
 }
@@ -109,11 +279,11 @@ impl KafkaConfig {
             // Rejects would be read back, rejected again and kept again, forever.
             return invalid("dead_letter_topic", "must differ from the input topics");
         }
-        if self.create_topics && self.create_partitions < 1 {
-            return invalid("create_partitions", "must be at least 1");
+        if self.create_topics && !(1..=MAX_CREATE_PARTITIONS).contains(&self.create_partitions) {
+            return invalid("create_partitions", "must be between 1 and 10000");
         }
-        if self.batch_max_messages == 0 {
-            return invalid("batch_max_messages", "must be at least 1");
+        if !(1..=MAX_BATCH_MESSAGES).contains(&self.batch_max_messages) {
+            return invalid("batch_max_messages", "must be between 1 and 1000000");
         }
         if !(1..=60_000).contains(&self.batch_max_wait_ms) {
             // Longer waits would delay time-based index commits and shutdown.
@@ -171,9 +341,28 @@ impl KafkaConfig {
     }
 
     fn apply_properties(&self, config: &mut ClientConfig) {
-        for (key, value) in &self.properties {
+        for (key, value) in self.properties.exposed() {
             config.set(key, value);
         }
+    }
+
+    /// Wraps a client-creation failure, with secret property values removed: librdkafka's
+    /// message quotes the value of a property it refuses (a misspelt `sasl.pasword`).
+    pub(crate) fn client_error(&self, err: KafkaError) -> KafkaSourceError {
+        let scrub = |text: &str| vigie_domain::scrub(text, self.properties.secrets());
+        let err = match err {
+            KafkaError::ClientConfig(code, desc, key, value) => {
+                let value = if is_secret_property(&key) {
+                    REDACTED.to_owned()
+                } else {
+                    scrub(&value)
+                };
+                KafkaError::ClientConfig(code, scrub(&desc), key, value)
+            }
+            KafkaError::ClientCreation(text) => KafkaError::ClientCreation(scrub(&text)),
+            other => other,
+        };
+        KafkaSourceError::CreateClient(err)
     }
 
     /// Returns every topic this source touches: the inputs, then the dead-letter topic.
@@ -317,9 +506,60 @@ mod tests {
         assert_eq!(config.brokers, "k:9092");
         assert_eq!(config.group_id, "vigie");
         assert_eq!(config.topics, ["a", "b"]);
-        assert_eq!(config.properties["sasl.mechanism"], "PLAIN");
+        assert_eq!(config.properties.get("sasl.mechanism"), Some("PLAIN"));
         let err = toml::from_str::<KafkaConfig>("brokrs = \"k:9092\"\n").unwrap_err();
         assert!(err.to_string().contains("brokrs"), "{err}");
+    }
+
+    /// Issue 12, row 4: credentials among the properties are never shown.
+    #[test]
+    fn issue_12_secret_properties_are_redacted_but_reach_librdkafka() {
+        let config: KafkaConfig = toml::from_str(
+            "[properties]\n\"sasl.password\" = \"hunter2-kafka\"\n\"ssl.key.password\" = 20240101\n\"sasl.username\" = \"vigie\"\n\"session.timeout.ms\" = 45000\n",
+        )
+        .unwrap();
+        let shown = format!(
+            "{config:?}\n{}\n{}",
+            toml::to_string(&config).unwrap(),
+            serde_json::to_string(&config).unwrap()
+        );
+        assert!(!shown.contains("hunter2-kafka"), "{shown}");
+        assert!(!shown.contains("20240101"), "{shown}");
+        assert!(
+            shown.contains("vigie") && shown.contains("45000"),
+            "{shown}"
+        );
+        let consumer = config.consumer_config();
+        assert_eq!(consumer.get("sasl.password"), Some("hunter2-kafka"));
+        assert_eq!(consumer.get("ssl.key.password"), Some("20240101"));
+        assert_eq!(
+            config.producer_config().get("sasl.password"),
+            Some("hunter2-kafka")
+        );
+        assert_eq!(
+            config.admin_config().get("sasl.password"),
+            Some("hunter2-kafka")
+        );
+        assert!(is_secret_property("sasl.oauthbearer.client.secret"));
+        assert!(is_secret_property("ssl.keystore.password"));
+        assert!(!is_secret_property("sasl.mechanism"));
+    }
+
+    /// Issue 12, row 4: librdkafka quotes the value of a property it refuses (a misspelt
+    /// name); a secret one is not quoted.
+    #[test]
+    fn issue_12_client_errors_do_not_quote_secret_values() {
+        let mut config = KafkaConfig::default();
+        config
+            .properties
+            .insert("sasl.password.typo".into(), "hunter2-kafka".into());
+        let err = config
+            .consumer_config()
+            .create::<rdkafka::consumer::BaseConsumer>();
+        let err = config.client_error(err.err().expect("an unknown property is refused"));
+        let text = format!("{err:?} {}", std::error::Error::source(&err).unwrap());
+        assert!(!text.contains("hunter2-kafka"), "{text}");
+        assert!(text.contains("sasl.password.typo"), "{text}");
     }
 
     #[test]

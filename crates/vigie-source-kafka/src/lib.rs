@@ -28,7 +28,7 @@ mod error;
 mod producer;
 mod source;
 
-pub use config::KafkaConfig;
+pub use config::{is_secret_property, KafkaConfig, KafkaProperties};
 pub use dead_letter::{
     HEADER_DETAIL, HEADER_REASON, HEADER_SOURCE_OFFSET, HEADER_SOURCE_PARTITION,
     HEADER_SOURCE_TOPIC,

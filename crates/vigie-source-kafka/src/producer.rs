@@ -24,7 +24,7 @@ impl PostProducer {
         client
             .set("client.id", "vigie-produce")
             .set("linger.ms", "20");
-        let producer = client.create().map_err(KafkaSourceError::CreateClient)?;
+        let producer = client.create().map_err(|err| config.client_error(err))?;
         Ok(PostProducer { producer })
     }
 

@@ -59,12 +59,12 @@ impl KafkaSource {
         let consumer: GroupConsumer = config
             .consumer_config()
             .create_with_context(ConsumerCallbacks::new(state.clone()))
-            .map_err(KafkaSourceError::CreateClient)?;
+            .map_err(|err| config.client_error(err))?;
         let consumer = Arc::new(consumer);
         let producer: FutureProducer<LogContext> = config
             .producer_config()
             .create_with_context(LogContext::new("dead_letter_producer"))
-            .map_err(KafkaSourceError::CreateClient)?;
+            .map_err(|err| config.client_error(err))?;
 
         let metadata_consumer = consumer.clone();
         let existing = run_blocking(move || existing_topics(&metadata_consumer))
@@ -293,7 +293,7 @@ async fn create_topics(config: &KafkaConfig, topics: &[&str]) -> Result<(), Kafk
     let admin: AdminClient<LogContext> = config
         .admin_config()
         .create_with_context(LogContext::new("admin"))
-        .map_err(KafkaSourceError::CreateClient)?;
+        .map_err(|err| config.client_error(err))?;
     // -1 asks for the broker's default replication factor (KIP-464): how durable the
     // cluster is is the operator's choice, not Vigie's.
     let new_topics: Vec<NewTopic<'_>> = topics

@@ -192,13 +192,24 @@ impl PostSearcher {
         };
         let searcher = self.inner.reader.searcher();
         let search_error = |source| IndexError::Search { source };
+        // Some queries parse but are judged only when they run: `field:*` (an exists
+        // query) on a field that is unknown or not a fast field. Those are the user's
+        // errors (400), not the server's (found by the search_query fuzz target).
+        let run_error = |source: tantivy::TantivyError| match source {
+            tantivy::TantivyError::FieldNotFound(_) | tantivy::TantivyError::SchemaError(_) => {
+                IndexError::Query {
+                    message: format!("the query cannot run on this index: {source}"),
+                }
+            }
+            source => IndexError::Search { source },
+        };
         let (top, total_hits): (Vec<(Option<f32>, DocAddress)>, usize) = match request.order {
             SearchOrder::Newest => {
                 let newest = TopDocs::with_limit(limit)
                     .order_by_fast_field::<tantivy::DateTime>(CREATED_AT, Order::Desc);
                 let (top, count) = searcher
                     .search(&query, &(newest, Count))
-                    .map_err(search_error)?;
+                    .map_err(run_error)?;
                 (
                     top.into_iter()
                         .map(|(_, address)| (None, address))
@@ -210,7 +221,7 @@ impl PostSearcher {
                 let best = TopDocs::with_limit(limit).order_by_score();
                 let (top, count) = searcher
                     .search(&query, &(best, Count))
-                    .map_err(search_error)?;
+                    .map_err(run_error)?;
                 (
                     top.into_iter()
                         .map(|(score, address)| (Some(score), address))
@@ -660,6 +671,19 @@ mod tests {
     }
 
     /// Issue 12, row 1: a query nested 2,500 deep aborted the daemon with a stack overflow.
+    #[test]
+    fn issue_12_exists_queries_on_the_wrong_field_are_query_errors() {
+        // Found by the search_query fuzz target (fuzz/artifacts-found/search_query/).
+        let (_dir, index) = corpus();
+        let searcher = index.searcher();
+        for text in ["text:*", "a:*"] {
+            match searcher.search(&query(text)) {
+                Err(IndexError::Query { .. }) => {}
+                other => panic!("{text} gave {other:?}"),
+            }
+        }
+    }
+
     #[test]
     fn issue_12_deeply_nested_queries_are_query_errors_not_crashes() {
         let (_dir, index) = corpus();

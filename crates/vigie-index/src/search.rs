@@ -219,9 +219,7 @@ impl PostSearcher {
             }
             SearchOrder::Relevance => {
                 let best = TopDocs::with_limit(limit).order_by_score();
-                let (top, count) = searcher
-                    .search(&query, &(best, Count))
-                    .map_err(run_error)?;
+                let (top, count) = searcher.search(&query, &(best, Count)).map_err(run_error)?;
                 (
                     top.into_iter()
                         .map(|(score, address)| (Some(score), address))

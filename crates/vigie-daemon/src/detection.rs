@@ -31,6 +31,9 @@ use vigie_tokenize::Analyzer;
 use crate::alerting::Alerting;
 use crate::metrics::{Metrics, TOP_GROWTH_SLOTS};
 
+/// Event-time step of the alert policy's clock (see `Detection::observe`).
+const ALERT_TICK_SECS: i64 = 60;
+
 /// Name of the detector snapshot file inside the data directory.
 pub const SNAPSHOT_FILE: &str = "detector.snapshot";
 
@@ -263,10 +266,21 @@ impl Detection {
         }
         self.changed_since_publish = true;
         self.alerting.remember(post);
+        let before = self.detector.now();
         let events = self.detector.observe(post);
         self.metrics.detector_posts_observed.inc();
         if !events.is_empty() {
             self.record(events);
+        }
+        // The alert policy's clock (hysteresis, growth updates, resolves, grouping) ticks at
+        // fixed steps of event time, decided by the posts alone: ticking once per batch made
+        // the alerts depend on how the source happened to batch the stream, so a restart
+        // (or a slower consumer) changed notification sequences (found by the SIGKILL soak).
+        if let Some(after) = self.detector.now() {
+            let step = |t: chrono::DateTime<chrono::Utc>| t.timestamp().div_euclid(ALERT_TICK_SECS);
+            if before.is_none_or(|before| step(after) > step(before)) {
+                self.alerting.on_tick(after);
+            }
         }
     }
 
@@ -373,7 +387,7 @@ impl Detection {
         self.publish_alerts();
     }
 
-    /// Advances alerting to the detector's event time (after each batch).
+    /// Advances alerting to the detector's event time (at the end of an input).
     pub fn tick(&mut self) {
         if let Some(now) = self.detector.now() {
             self.alerting.on_tick(now);

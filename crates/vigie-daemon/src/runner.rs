@@ -391,9 +391,6 @@ impl Indexer {
                             detection.observe(post);
                         }
                     }
-                    if let Some(detection) = self.detection.as_mut() {
-                        detection.tick();
-                    }
                     if let Some(newest) =
                         analyzed.iter().map(|p| p.post.created_at.timestamp()).max()
                     {

@@ -13,3 +13,16 @@ pub mod http;
 pub mod metrics;
 pub mod runner;
 pub mod timearg;
+
+/// Returns an error with its causes on one line (`outer: cause: root`), for logs and for
+/// the message of a 400.
+pub(crate) fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -316,18 +316,6 @@ impl Backoff {
     }
 }
 
-/// Returns an error with its causes on one line, for logs.
-fn chain(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 impl Indexer {
     fn run(
         mut self,
@@ -489,7 +477,7 @@ impl Indexer {
                 .with_label_values(&["index"])
                 .set(1);
             tracing::error!(
-                error = %chain(err),
+                error = %crate::error_chain(err),
                 pending_posts = self.uncommitted_posts.len(),
                 "cannot write the post index; holding the pipeline and retrying (the last commit is intact)"
             );
@@ -525,7 +513,7 @@ impl Indexer {
             Ok(stats) => stats,
             Err(IndexError::Reload { source }) => {
                 // Durable; searches catch up at the next commit's reload.
-                tracing::warn!(error = %chain(&source), "index committed but searches do not see it yet");
+                tracing::warn!(error = %crate::error_chain(&source), "index committed but searches do not see it yet");
                 vigie_index::CommitStats {
                     posts: 0,
                     deleted_by_retention: 0,

@@ -104,21 +104,9 @@ pub(super) async fn add_silence(
         Ok(Err(err @ vigie_alert::AlertError::TooManySilences { .. })) => {
             error_response(StatusCode::TOO_MANY_REQUESTS, err.to_string())
         }
-        Ok(Err(err)) => bad_request(error_text(&err)),
+        Ok(Err(err)) => bad_request(crate::error_chain(&err)),
         Err(response) => response,
     }
-}
-
-/// Returns an error with its causes (a regex's complaint), for a 400's message.
-fn error_text(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 pub(super) async fn remove_silence(

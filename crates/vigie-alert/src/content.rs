@@ -457,7 +457,9 @@ pub(crate) mod tests {
         let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
         Narrative {
             id: NarrativeId(id),
+            parent: None,
             label: format!("kochfarms #hoax{id}"),
+            headline: String::new(),
             terms: vec![
                 TermSignal {
                     term: "kochfarm".into(),
@@ -496,6 +498,7 @@ pub(crate) mod tests {
             member_post_ids: vec!["p1".into(), "p2".into()],
             window_post_ids: vec!["p2".into()],
             representative_post_ids: (1..=7).map(|i| format!("p{i}")).collect(),
+            representatives: Vec::new(),
             coordination: CoordinationEvidence {
                 score: 0.4,
                 known_author_posts: 300,

@@ -501,7 +501,7 @@ impl AlertPolicy {
                 }
                 return;
             }
-            NarrativeEventKind::Merged { absorbed } => {
+            NarrativeEventKind::Merged { absorbed, .. } => {
                 let keys: Vec<String> = self
                     .entries
                     .values()
@@ -1136,6 +1136,7 @@ mod tests {
         let mut merged = event(800, 2, Severity::High, Growing);
         merged.kind = NarrativeEventKind::Merged {
             absorbed: NarrativeId(1),
+            reason: String::new(),
         };
         let sent = policy.on_event(&merged);
         // n1 resolves; n2 inherits n1's start, so it does not wait out `for_secs` again.

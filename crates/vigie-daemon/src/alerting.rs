@@ -343,7 +343,9 @@ mod tests {
             kind: NarrativeEventKind::Created,
             narrative: Narrative {
                 id: NarrativeId(id),
+                parent: None,
                 label: format!("kochfarms #hoax{id}"),
+                headline: String::new(),
                 terms: Vec::new(),
                 hashtags: vec!["kochfarms".into()],
                 first_seen: at,
@@ -363,6 +365,7 @@ mod tests {
                 member_post_ids: Vec::new(),
                 window_post_ids: Vec::new(),
                 representative_post_ids: Vec::new(),
+                representatives: Vec::new(),
                 coordination: CoordinationEvidence::default(),
                 watch_matches: Vec::new(),
                 merged_ids: Vec::new(),

@@ -88,6 +88,86 @@ pub struct DetectorConfig {
     pub coordination_high: f64,
     /// Standing queries and lists of domains or accounts; a match raises severity.
     pub watchlists: Vec<WatchEntry>,
+    /// `[detect.claims]`: how a storyline's posts are grouped into claims.
+    pub claims: ClaimConfig,
+    /// `[detect.event_time]`: the watermark and the reorder buffer before detection.
+    pub event_time: EventTimeConfig,
+}
+
+/// How the posts of a storyline are grouped into claims (narratives inside it): single-pass
+/// leader clustering of TF-IDF post vectors local to the storyline, with centroid merges
+/// (docs/design/narratives.md measures it against linfa's DBSCAN/OPTICS and average link).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimConfig {
+    /// Groups posts into claims at all; off, storylines have no claims.
+    pub enabled: bool,
+    /// Cosine similarity (0 to 1) between a post and a claim's centroid from which the
+    /// post joins the claim; below it for every claim, the post opens a new one.
+    pub join_similarity: f64,
+    /// Cosine similarity (0 to 1) between two centroids from which a claim that has just
+    /// doubled in size absorbs into the older one.
+    pub merge_similarity: f64,
+    /// Members a claim needs over its life before it is reported (and may alert).
+    pub min_posts: u32,
+    /// Distinct known authors a claim needs before it is reported (posts without an author
+    /// count as their own author).
+    pub min_authors: u32,
+    /// Storyline posts after which a claim that got none is forgotten.
+    pub idle_posts: u32,
+    /// Most claims tracked per storyline (the longest idle is forgotten first).
+    pub max_per_storyline: usize,
+    /// Heaviest terms kept in a claim's centroid.
+    pub centroid_terms: usize,
+    /// Most storylines clustered at once (the longest idle stops being clustered first).
+    pub max_clustered_storylines: usize,
+}
+
+impl Default for ClaimConfig {
+    fn default() -> Self {
+        ClaimConfig {
+            enabled: true,
+            join_similarity: 0.4,
+            merge_similarity: 0.4,
+            min_posts: 8,
+            min_authors: 3,
+            idle_posts: 5_000,
+            max_per_storyline: 2_048,
+            centroid_terms: 32,
+            max_clustered_storylines: 64,
+        }
+    }
+}
+
+/// How event time advances before detection: a watermark that one outlier cannot drag,
+/// the minimum over the partitions' own, and a bounded buffer that orders posts by event
+/// time before the detector sees them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventTimeConfig {
+    /// Seconds of out-of-orderness tolerated: a post is released to the detector once the
+    /// watermark is this far past it, so posts up to this much out of order are detected
+    /// in order.
+    pub out_of_order_secs: u32,
+    /// Seconds ahead of its partition's watermark beyond which a post does not move the
+    /// watermark until corroborated.
+    pub max_ahead_secs: u32,
+    /// Posts ahead by more than `max_ahead_secs`, within `max_ahead_secs` of each other,
+    /// that together corroborate a jump of event time (a gap in the stream).
+    pub corroborating_posts: u32,
+    /// Most posts held in the reorder buffer; beyond it the oldest is released early.
+    pub max_buffered_posts: usize,
+}
+
+impl Default for EventTimeConfig {
+    fn default() -> Self {
+        EventTimeConfig {
+            out_of_order_secs: 60,
+            max_ahead_secs: 6 * 3600,
+            corroborating_posts: 3,
+            max_buffered_posts: 50_000,
+        }
+    }
 }
 
 impl Default for DetectorConfig {
@@ -124,6 +204,8 @@ impl Default for DetectorConfig {
             coordination_prior_posts: 10.0,
             coordination_high: 0.5,
             watchlists: Vec::new(),
+            claims: ClaimConfig::default(),
+            event_time: EventTimeConfig::default(),
         }
     }
 }

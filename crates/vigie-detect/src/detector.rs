@@ -896,7 +896,12 @@ impl Detector {
         self.state.counters.narratives_merged += 1;
         events.push(NarrativeEvent {
             at,
-            kind: NarrativeEventKind::Merged { absorbed: high },
+            kind: NarrativeEventKind::Merged {
+                absorbed: high,
+                reason: format!(
+                    "{count} posts carried characteristic terms of both {low} and {high}"
+                ),
+            },
             narrative: survivor.view(elapsed, &self.config, &self.coordination),
         });
         Some(low)

@@ -39,7 +39,7 @@ mod narrative;
 mod sketch;
 mod watchlist;
 
-pub use config::DetectorConfig;
+pub use config::{ClaimConfig, DetectorConfig, EventTimeConfig};
 pub use detector::{Detector, DetectorCounters, DetectorSnapshot};
 pub use error::DetectError;
 pub use watchlist::{WatchEntry, Watchlists};

@@ -391,7 +391,9 @@ impl NarrativeState {
         coordination.score = self.coordination_score;
         Narrative {
             id: self.id,
+            parent: None,
             label: label_parts.join(" "),
+            headline: String::new(),
             terms: terms
                 .iter()
                 .map(|t| TermSignal {
@@ -431,6 +433,7 @@ impl NarrativeState {
                 .iter()
                 .map(|(_, _, id)| id.clone())
                 .collect(),
+            representatives: Vec::new(),
             coordination,
             watch_matches: self
                 .watch_matches

@@ -22,7 +22,8 @@ pub use checkpoint::Checkpoint;
 pub use decode::{decode_post, DecodeLimits, RejectReason, Rejection};
 pub use narrative::{
     CoordinationEvidence, Narrative, NarrativeEvent, NarrativeEventKind, NarrativeId,
-    NarrativeStatus, NearDuplicateGroup, Severity, SharedLinkGroup, TermSignal, WatchMatch,
+    NarrativeStatus, NearDuplicateGroup, RepresentativePost, Severity, SharedLinkGroup, TermSignal,
+    WatchMatch,
 };
 pub use post::{EngagementMetrics, Origin, Post};
 pub use secret::{scrub, Secret, REDACTED};

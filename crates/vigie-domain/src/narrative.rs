@@ -179,13 +179,40 @@ pub struct WatchMatch {
     pub posts: u32,
 }
 
+/// A post chosen to show what a narrative says: one per group of near-identical posts,
+/// so that five representatives are five different texts.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RepresentativePost {
+    /// The post shown.
+    pub post_id: String,
+    /// Its text (bounded sample).
+    pub text: String,
+    /// Its language (ISO 639-1, or `und`).
+    pub lang: String,
+    /// Member posts with near-identical text that it stands for, itself included ("×14").
+    pub copies: u32,
+}
+
 /// A story the detector saw emerge; see the module docs.
+///
+/// Narratives come in two levels. A *storyline* (`parent` is `None`) is an event: a burst
+/// of terms and the posts that carry them ("Hurricane Sandy"). A *claim* (`parent` is the
+/// storyline's id) is what a group of the storyline's posts tells: the same image or link,
+/// near-identical text, a shared phrase ("a shark swimming on a New Jersey highway"). A
+/// post belongs to at most one storyline and to at most one of its claims.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Narrative {
-    /// Stable identifier.
+    /// Stable identifier (storylines and claims share one id space).
     pub id: NarrativeId,
-    /// A short human label: the top terms and hashtags.
+    /// The storyline a claim belongs to; `None` for a storyline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<NarrativeId>,
+    /// A short human label: the top terms and hashtags, in their most frequent original
+    /// spelling.
     pub label: String,
+    /// A headline: the text of its most central post (bounded sample); empty if unknown.
+    #[serde(default)]
+    pub headline: String,
     /// The bursting terms that define the narrative, most carried first (bounded list).
     pub terms: Vec<TermSignal>,
     /// The most frequent hashtags of its posts, without `#` (bounded list).
@@ -228,12 +255,23 @@ pub struct Narrative {
     pub window_post_ids: Vec<String>,
     /// Ids of posts that carry most of its terms (bounded list).
     pub representative_post_ids: Vec<String>,
+    /// Representative posts, most central first, one per near-duplicate group (bounded
+    /// list).
+    #[serde(default)]
+    pub representatives: Vec<RepresentativePost>,
     /// Coordination score and evidence.
     pub coordination: CoordinationEvidence,
     /// Watchlist entries its posts matched.
     pub watch_matches: Vec<WatchMatch>,
     /// Narratives merged into this one.
     pub merged_ids: Vec<NarrativeId>,
+}
+
+impl Narrative {
+    /// Returns true for a storyline (an event), false for a claim inside one.
+    pub fn is_storyline(&self) -> bool {
+        self.parent.is_none()
+    }
 }
 
 /// What happened to a narrative.
@@ -258,6 +296,9 @@ pub enum NarrativeEventKind {
     Merged {
         /// The absorbed narrative's id, which will not be reported again.
         absorbed: NarrativeId,
+        /// Why the two were judged one story, in words.
+        #[serde(default)]
+        reason: String,
     },
     /// The narrative had no post for the idle period and is no longer tracked.
     Retired,

@@ -297,7 +297,7 @@ impl<'a> AlertCollector<'a> {
         for event in events {
             let narrative = &event.narrative;
             self.coordination_of(narrative);
-            if let NarrativeEventKind::Merged { absorbed } = event.kind {
+            if let NarrativeEventKind::Merged { absorbed, .. } = event.kind {
                 // The absorbed narrative's story goes on in the survivor.
                 let absorbed_above = self.above.remove(&absorbed).unwrap_or(false);
                 if absorbed_above {

@@ -632,7 +632,7 @@ impl TestAlertmanager {
         }
         let dir = tempfile::tempdir()?;
         let config = format!(
-            "route:\n  receiver: test\n  group_by: [alertname, narrative_id]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: test\n    webhook_configs:\n      - url: {webhook_url}\n        send_resolved: true\n"
+            "route:\n  receiver: test\n  group_by: [alertname, storyline]\n  group_wait: 1s\n  group_interval: 1s\n  repeat_interval: 1h\nreceivers:\n  - name: test\n    webhook_configs:\n      - url: {webhook_url}\n        send_resolved: true\n"
         );
         let config_path = dir.path().join("alertmanager.yml");
         std::fs::write(&config_path, config)?;

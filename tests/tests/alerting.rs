@@ -112,9 +112,10 @@ fn hoax_alert(vigie: &VigieProcess) -> Option<Value> {
         .as_array()?
         .iter()
         .find(|a| {
-            a["narrative_label"]
-                .as_str()
-                .is_some_and(|l| l.contains(HOAX_TERM))
+            a["level"] != "claim"
+                && a["narrative_label"]
+                    .as_str()
+                    .is_some_and(|l| l.to_lowercase().contains(HOAX_TERM))
         })
         .cloned()
 }
@@ -135,9 +136,10 @@ fn hoax_alerts_in(payload: &Value) -> Vec<Value> {
             alerts
                 .iter()
                 .filter(|a| {
-                    a["annotations"]["summary"]
-                        .as_str()
-                        .is_some_and(|s| s.contains(HOAX_TERM))
+                    a["labels"]["level"] != "claim"
+                        && a["annotations"]["summary"]
+                            .as_str()
+                            .is_some_and(|s| s.to_lowercase().contains(HOAX_TERM))
                 })
                 .cloned()
                 .collect()
@@ -202,15 +204,14 @@ fn alertmanager_routes_vigie_alerts_and_their_resolve_to_a_receiver() -> anyhow:
         .as_str()
         .context("narrative_id label")?
         .to_owned();
-    assert_eq!(
-        payload["groupLabels"]["narrative_id"],
-        narrative_id.as_str()
-    );
+    // Grouped by storyline (issue 8): the storyline's own alert is its group's.
+    assert_eq!(payload["groupLabels"]["storyline"], narrative_id.as_str());
     let annotations = &alert["annotations"];
     assert!(
         annotations["summary"]
             .as_str()
             .unwrap()
+            .to_lowercase()
             .contains("#harbourfire"),
         "{alert:#}"
     );
@@ -218,7 +219,7 @@ fn alertmanager_routes_vigie_alerts_and_their_resolve_to_a_receiver() -> anyhow:
     assert!(
         annotations["title"]
             .as_str()
-            .is_some_and(|t| t.contains(HOAX_TERM)),
+            .is_some_and(|t| t.to_lowercase().contains(HOAX_TERM)),
         "{alert:#}"
     );
     // Links lead to this Vigie: the narrative, and a search (checked below, once
@@ -254,7 +255,7 @@ fn alertmanager_routes_vigie_alerts_and_their_resolve_to_a_receiver() -> anyhow:
             |r| {
                 payloads(r).iter().any(|p| {
                     p["status"] == "resolved"
-                        && p["groupLabels"]["narrative_id"] == narrative_id.as_str()
+                        && p["groupLabels"]["storyline"] == narrative_id.as_str()
                 })
             },
         )
@@ -262,16 +263,20 @@ fn alertmanager_routes_vigie_alerts_and_their_resolve_to_a_receiver() -> anyhow:
     let payload = payloads(&resolved)
         .into_iter()
         .find(|p| {
-            p["status"] == "resolved" && p["groupLabels"]["narrative_id"] == narrative_id.as_str()
+            p["status"] == "resolved" && p["groupLabels"]["storyline"] == narrative_id.as_str()
         })
         .unwrap();
     let alerts = payload["alerts"].as_array().unwrap();
     assert!(!alerts.is_empty());
+    // The storyline's group: its own alert, and its claims' (issue 8), all resolved.
     for alert in alerts {
         assert_eq!(alert["status"], "resolved", "{payload:#}");
-        assert_eq!(alert["labels"]["narrative_id"], narrative_id.as_str());
+        assert_eq!(alert["labels"]["storyline"], narrative_id.as_str());
         assert_eq!(alert["labels"]["alertname"], "VigieNarrative");
-        assert_eq!(alert["startsAt"], starts_at.as_str(), "{payload:#}");
+        if alert["labels"]["level"] != "claim" {
+            assert_eq!(alert["labels"]["narrative_id"], narrative_id.as_str());
+            assert_eq!(alert["startsAt"], starts_at.as_str(), "{payload:#}");
+        }
     }
 
     // Alertmanager no longer holds the hoax as active, under any severity (the update to
@@ -283,7 +288,7 @@ fn alertmanager_routes_vigie_alerts_and_their_resolve_to_a_receiver() -> anyhow:
         .as_array()
         .context("alerts")?
         .iter()
-        .filter(|a| a["labels"]["narrative_id"] == narrative_id.as_str())
+        .filter(|a| a["labels"]["storyline"] == narrative_id.as_str())
         .cloned()
         .collect();
     assert!(still.is_empty(), "still active in Alertmanager: {still:#?}");
@@ -423,9 +428,10 @@ fn a_silence_set_in_alertmanager_suppresses_vigie_alerts() -> anyhow::Result<()>
                 .as_array()?
                 .iter()
                 .find(|a| {
-                    a["annotations"]["summary"]
-                        .as_str()
-                        .is_some_and(|s| s.contains(HOAX_TERM))
+                    a["labels"]["level"] != "claim"
+                        && a["annotations"]["summary"]
+                            .as_str()
+                            .is_some_and(|s| s.to_lowercase().contains(HOAX_TERM))
                 })
                 .cloned()
         });
@@ -517,9 +523,10 @@ fn hooks(receiver: &WebhookReceiver) -> Vec<Hook> {
 
 fn is_hoax(hook: &Hook, kind: &str) -> bool {
     hook.json["type"] == format!("vigie.alert.{kind}").as_str()
+        && hook.json["data"]["alert"]["level"] != "claim"
         && hook.json["data"]["alert"]["narrative_label"]
             .as_str()
-            .is_some_and(|l| l.contains(HOAX_TERM))
+            .is_some_and(|l| l.to_lowercase().contains(HOAX_TERM))
 }
 
 fn verify(request: &ReceivedRequest) -> Result<(), String> {
@@ -805,13 +812,15 @@ fn one_firing_and_one_resolved_per_narrative() -> anyhow::Result<()> {
             "{fingerprint}: {kinds:?} (no re-notification goes to a file sink by default)\n{summary}"
         );
     }
-    // The hoax: exactly one alert, fired while the hoax ran, resolved after it faded.
+    // The hoax: exactly one storyline alert, fired while the hoax ran, resolved after it
+    // faded (its claims, if any, are children of it, issue 8).
     let hoax: Vec<&Value> = notifications
         .iter()
         .filter(|n| {
-            n["alert"]["narrative_label"]
-                .as_str()
-                .is_some_and(|l| l.contains(HOAX_TERM))
+            n["alert"]["level"] != "claim"
+                && n["alert"]["narrative_label"]
+                    .as_str()
+                    .is_some_and(|l| l.to_lowercase().contains(HOAX_TERM))
         })
         .collect();
     let fingerprints: BTreeSet<&str> = hoax

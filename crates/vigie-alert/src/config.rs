@@ -43,8 +43,9 @@ pub struct AlertConfig {
     /// An `updated` notification is sent when a firing alert's growth ratio has been
     /// multiplied by at least this factor since it was last notified (must be > 1).
     pub growth_change_factor: f64,
-    /// Seconds of event time during which notifications are held and released together
-    /// as one group (one Slack message, one Alertmanager request); 0 sends at once.
+    /// Seconds of event time during which notifications are held and released together,
+    /// one group per storyline (one Slack message with the storyline and its new claims,
+    /// one Alertmanager request); 0 sends at once.
     pub group_wait_secs: u64,
     /// Seconds a resolved alert stays listed (and its cooldown remembered).
     pub resolved_retention_secs: u64,
@@ -210,8 +211,11 @@ impl SinkKind {
     /// de-duplicate it whatever the batching).
     pub fn max_group(self) -> usize {
         match self {
-            SinkKind::Slack => crate::format::slack::MAX_ALERTS_PER_MESSAGE,
-            SinkKind::Teams => crate::format::teams::MAX_ALERTS_PER_CARD,
+            // A storyline with its claims in one message; the formatters show the first
+            // alerts in full and list the claims briefly.
+            SinkKind::Slack | SinkKind::Teams => {
+                crate::format::group::MAX_NOTIFICATIONS_PER_MESSAGE
+            }
             // Local sinks write a group with one write and one fsync.
             SinkKind::Alertmanager | SinkKind::File | SinkKind::Stdout => 64,
             SinkKind::Webhook => 1,

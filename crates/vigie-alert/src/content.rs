@@ -2,9 +2,17 @@
 //! without opening anything else — why it fired, who pushes it, in which languages, a few
 //! posts and the links to dig further.
 //!
-//! Accounts are pseudonymized by default. Representative posts are cited by id; the
-//! narrative does not hold their text or URL, so the daemon passes a [`PostLookup`] that
-//! reads them from its search index (see [`crate::AlertPolicy::set_post_lookup`]).
+//! Accounts are pseudonymized by default. The title leads with the narrative's headline
+//! (the text of its most central post) when the detector gave one, else its label.
+//! Representative posts are the narrative's diverse representatives (one per group of
+//! near-identical posts, with its language and "×N" copies); a narrative without them
+//! (older snapshots) cites its representative post ids. The narrative holds no URL, so
+//! the daemon passes a [`PostLookup`] that reads them from its recent posts (see
+//! [`crate::AlertPolicy::set_post_lookup`]).
+//!
+//! A claim's alert (a narrative with a parent storyline) says so: [`Alert::level`],
+//! [`Alert::parent`] and the labels `level`, `storyline` and `parent`, so receivers group
+//! a storyline with its claims.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -72,6 +80,36 @@ impl AlertStatus {
     }
 }
 
+/// Which level of the narrative hierarchy an alert is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NarrativeLevel {
+    /// A storyline: an event, the top level.
+    #[default]
+    Storyline,
+    /// A claim inside a storyline.
+    Claim,
+}
+
+impl NarrativeLevel {
+    /// Returns the level as a lowercase word, for labels and metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NarrativeLevel::Storyline => "storyline",
+            NarrativeLevel::Claim => "claim",
+        }
+    }
+
+    /// Returns the level of a narrative.
+    pub fn of(narrative: &Narrative) -> NarrativeLevel {
+        if narrative.parent.is_some() {
+            NarrativeLevel::Claim
+        } else {
+            NarrativeLevel::Storyline
+        }
+    }
+}
+
 /// A post cited by an alert.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PostRef {
@@ -86,6 +124,12 @@ pub struct PostRef {
     /// The start of its text (the lookup decides how much; formatters shorten further).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// Its language, when the narrative's representatives give it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lang: Option<String>,
+    /// Member posts with near-identical text it stands for, itself included ("×14").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub copies: Option<u32>,
 }
 
 impl PostRef {
@@ -96,7 +140,21 @@ impl PostRef {
             url: None,
             created_at: None,
             text: None,
+            lang: None,
+            copies: None,
         }
+    }
+
+    /// Returns `en ×14` (language and copies, what is known of them), empty when neither.
+    pub fn provenance(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(lang) = self.lang.as_deref().filter(|l| !l.is_empty()) {
+            parts.push(lang.to_owned());
+        }
+        if let Some(copies) = self.copies.filter(|&c| c > 1) {
+            parts.push(format!("×{copies}"));
+        }
+        parts.join(" ")
     }
 }
 
@@ -193,8 +251,20 @@ pub struct Alert {
     pub rule: String,
     /// The narrative's id.
     pub narrative_id: NarrativeId,
+    /// Storyline or claim.
+    #[serde(default)]
+    pub level: NarrativeLevel,
+    /// For a claim: the storyline it belongs to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<NarrativeId>,
+    /// For a claim: its storyline's headline (or label), when the policy knows it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent_title: Option<String>,
     /// The narrative's label.
     pub narrative_label: String,
+    /// The narrative's headline (the text of its most central post); empty when unknown.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub headline: String,
     /// The narrative's status.
     pub narrative_status: NarrativeStatus,
     /// Member posts so far.
@@ -222,14 +292,38 @@ pub struct Alert {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ends_at: Option<DateTime<Utc>>,
     /// Labels for routing and silences: `alertname`, `severity`, `narrative_id`, `rule`,
-    /// `status` and the rule's own labels.
+    /// `status`, `level`, `storyline` (the storyline's id, a claim's parent included),
+    /// `parent` (claims only) and the rule's own labels.
     pub labels: BTreeMap<String, String>,
 }
+
+impl Alert {
+    /// Returns the id of the storyline this alert belongs to: its own for a storyline, its
+    /// parent's for a claim.
+    pub fn storyline(&self) -> NarrativeId {
+        self.parent.unwrap_or(self.narrative_id)
+    }
+}
+
+/// Returns what a narrative is called in titles: its headline when it has one, else its
+/// label.
+pub fn narrative_title(narrative: &Narrative) -> &str {
+    let headline = narrative.headline.trim();
+    if headline.is_empty() {
+        &narrative.label
+    } else {
+        headline
+    }
+}
+
+/// Characters of a headline kept in a title (Slack headers take 150 in all).
+pub const TITLE_CHARS: usize = 120;
 
 /// Returns the labels of an alert before content is built (used for silences and routing).
 pub(crate) fn alert_labels(
     rule: &AlertRule,
     narrative_id: NarrativeId,
+    parent: Option<NarrativeId>,
     severity: AlertSeverity,
     status: AlertStatus,
 ) -> BTreeMap<String, String> {
@@ -237,6 +331,21 @@ pub(crate) fn alert_labels(
     labels.insert("alertname".into(), ALERT_NAME.into());
     labels.insert("severity".into(), severity.as_str().into());
     labels.insert("narrative_id".into(), narrative_id.to_string());
+    // One `storyline` label on a storyline and all its claims: grouping by it (Alertmanager
+    // `group_by`, silences) keeps a story in one conversation.
+    labels.insert(
+        "storyline".into(),
+        parent.unwrap_or(narrative_id).to_string(),
+    );
+    let level = if parent.is_some() {
+        NarrativeLevel::Claim
+    } else {
+        NarrativeLevel::Storyline
+    };
+    labels.insert("level".into(), level.as_str().into());
+    if let Some(parent) = parent {
+        labels.insert("parent".into(), parent.to_string());
+    }
     labels.insert("rule".into(), rule.name.clone());
     labels.insert("status".into(), status.as_str().into());
     labels
@@ -253,14 +362,21 @@ pub(crate) struct AlertFrame<'a> {
     pub ends_at: Option<DateTime<Utc>>,
     pub resolve_reason: Option<String>,
     pub lookup: Option<&'a PostLookup>,
+    /// For a claim: its storyline's title, when known.
+    pub parent_title: Option<String>,
 }
 
 /// Builds an alert's content from its narrative.
 pub(crate) fn build_alert(frame: AlertFrame<'_>, narrative: &Narrative) -> Alert {
     let config = frame.config;
     let languages = narrative.languages.clone();
+    let level = NarrativeLevel::of(narrative);
+    let word = match level {
+        NarrativeLevel::Storyline => "narrative",
+        NarrativeLevel::Claim => "claim",
+    };
     let summary = format!(
-        "narrative '{}' growing {:.1}× baseline, {} posts, {} authors, {} language{}",
+        "{word} '{}' growing {:.1}× baseline, {} posts, {} authors, {} language{}",
         narrative.label,
         narrative.growth_ratio,
         narrative.posts_total,
@@ -268,9 +384,11 @@ pub(crate) fn build_alert(frame: AlertFrame<'_>, narrative: &Narrative) -> Alert
         languages.len(),
         if languages.len() == 1 { "" } else { "s" },
     );
-    let title = match frame.status {
-        AlertStatus::Firing => format!("Narrative spreading: {}", narrative.label),
-        AlertStatus::Resolved => format!("Resolved: {}", narrative.label),
+    let lead = truncate_chars(&narrative_title(narrative).replace('\n', " "), TITLE_CHARS);
+    let title = match (frame.status, level) {
+        (AlertStatus::Firing, NarrativeLevel::Storyline) => format!("Narrative spreading: {lead}"),
+        (AlertStatus::Firing, NarrativeLevel::Claim) => format!("Claim spreading: {lead}"),
+        (AlertStatus::Resolved, _) => format!("Resolved: {lead}"),
     };
     let base = config.external_url.trim_end_matches('/');
     let links = AlertLinks {
@@ -342,17 +460,40 @@ pub(crate) fn build_alert(frame: AlertFrame<'_>, narrative: &Narrative) -> Alert
             posts: *posts,
         })
         .collect();
-    let representative_posts = narrative
-        .representative_post_ids
-        .iter()
-        .take(config.max_representative_posts)
-        .map(|id| {
-            frame
-                .lookup
-                .and_then(|lookup| lookup(id))
-                .unwrap_or_else(|| PostRef::id_only(id))
-        })
-        .collect();
+    let looked_up = |id: &str| {
+        frame
+            .lookup
+            .and_then(|lookup| lookup(id))
+            .unwrap_or_else(|| PostRef::id_only(id))
+    };
+    let representative_posts = if narrative.representatives.is_empty() {
+        narrative
+            .representative_post_ids
+            .iter()
+            .take(config.max_representative_posts)
+            .map(|id| looked_up(id))
+            .collect()
+    } else {
+        narrative
+            .representatives
+            .iter()
+            .take(config.max_representative_posts)
+            .map(|rep| {
+                let found = looked_up(&rep.post_id);
+                PostRef {
+                    // The detector's sample is the text the narrative was judged on.
+                    text: if rep.text.is_empty() {
+                        found.text
+                    } else {
+                        Some(rep.text.clone())
+                    },
+                    lang: Some(rep.lang.clone()).filter(|l| !l.is_empty()),
+                    copies: Some(rep.copies.max(1)),
+                    ..found
+                }
+            })
+            .collect()
+    };
     Alert {
         fingerprint: frame.fingerprint.to_owned(),
         title,
@@ -361,7 +502,11 @@ pub(crate) fn build_alert(frame: AlertFrame<'_>, narrative: &Narrative) -> Alert
         summary,
         rule: frame.rule.name.clone(),
         narrative_id: narrative.id,
+        level,
+        parent: narrative.parent,
+        parent_title: frame.parent_title.filter(|_| narrative.parent.is_some()),
         narrative_label: narrative.label.clone(),
+        headline: narrative.headline.trim().to_owned(),
         narrative_status: narrative.status,
         posts_total: narrative.posts_total,
         distinct_authors: narrative.distinct_authors,
@@ -374,7 +519,13 @@ pub(crate) fn build_alert(frame: AlertFrame<'_>, narrative: &Narrative) -> Alert
         links,
         starts_at: frame.starts_at,
         ends_at: frame.ends_at,
-        labels: alert_labels(frame.rule, narrative.id, frame.severity, frame.status),
+        labels: alert_labels(
+            frame.rule,
+            narrative.id,
+            narrative.parent,
+            frame.severity,
+            frame.status,
+        ),
     }
 }
 
@@ -522,6 +673,7 @@ pub(crate) mod tests {
             ends_at: None,
             resolve_reason: None,
             lookup,
+            parent_title: None,
         }
     }
 

@@ -634,11 +634,26 @@ impl Drop for AlertDelivery {
 
 /// Returns whether a sink takes a notification: severity, label matchers, and for
 /// re-notifications the sink's `renotify` (acked ones go to Alertmanager only, which
-/// would otherwise expire the alert).
+/// would otherwise expire the alert). Chat sinks (Slack, Teams) take a claim's
+/// notification only when it is news to people: a new claim (firing), or its resolve
+/// together with its storyline's; its updates, re-notifications and lone resolves go to
+/// machines only.
 pub fn routes_to(sink: &SinkConfig, notification: &Notification) -> bool {
     let alert = &notification.alert;
     if alert.severity < sink.min_severity {
         return false;
+    }
+    if alert.level == crate::content::NarrativeLevel::Claim
+        && matches!(sink.kind, SinkKind::Slack | SinkKind::Teams)
+    {
+        let news = match notification.kind {
+            NotificationKind::Firing => true,
+            NotificationKind::Resolved => notification.with_parent,
+            NotificationKind::Updated | NotificationKind::Renotify => false,
+        };
+        if !news {
+            return false;
+        }
     }
     if !sink
         .match_labels

@@ -33,9 +33,14 @@ pub mod silence;
 
 #[cfg(test)]
 mod issue_12_tests;
+#[cfg(test)]
+mod issue_8_tests;
 
 pub use config::{AlertConfig, AlertRule, DeliveryConfig, SeverityTiers, SinkConfig, SinkKind};
-pub use content::{narrative_search_query, Alert, AlertSeverity, AlertStatus, PostLookup, PostRef};
+pub use content::{
+    narrative_search_query, narrative_title, Alert, AlertSeverity, AlertStatus, NarrativeLevel,
+    PostLookup, PostRef,
+};
 pub use delivery::{
     parse_journal, routes_to, AlertDelivery, DeliveryObserver, DeliveryOutcome, DeliveryStats,
     JournalRecord, Outbox, ParsedJournal, PendingDelivery, SinkStats,

@@ -18,12 +18,24 @@
 //! ```
 //!
 //! Notifications within `group_wait_secs` of the first of a group are held and released
-//! together with one group key. Silences hold back notifications of matching alerts (a
-//! resolve still goes out when the firing did); they are judged by the wall clock, which
-//! the caller passes in with [`AlertPolicy::set_wall_clock`] (the policy reads no clock),
-//! so a silence "for the next hour" holds during a fast replay of old posts too. An ack
-//! stops re-notifications until the alert's severity changes. Delivery is left to
-//! [`crate::AlertDelivery`].
+//! together, with one group key per storyline: a storyline and its claims released
+//! together share a key, so chat sinks send them as one message.
+//!
+//! # Storylines and claims
+//!
+//! A storyline (a narrative without parent) alerts on its own. A claim inside it alerts as
+//! its *child*: it fires only once its storyline's alert is firing and announced, in the
+//! same step (a claim that matches earlier waits, pending; one whose storyline never
+//! alerts never sends anything: the storyline is the page, its claims what it is made
+//! of). When the storyline resolves, its firing claims resolve with it, marked
+//! [`Notification::with_parent`], and carry no cooldown of their own: they come back with
+//! the storyline. See [`hierarchy`] for the details.
+//!
+//! Silences hold back notifications of matching alerts (a resolve still goes out when the
+//! firing did); they are judged by the wall clock, which the caller passes in with
+//! [`AlertPolicy::set_wall_clock`] (the policy reads no clock), so a silence "for the next
+//! hour" holds during a fast replay of old posts too. An ack stops re-notifications until
+//! the alert's severity changes. Delivery is left to [`crate::AlertDelivery`].
 
 use std::collections::BTreeMap;
 
@@ -33,11 +45,14 @@ use vigie_domain::{Narrative, NarrativeEvent, NarrativeEventKind, NarrativeId, N
 
 use crate::config::{AlertConfig, AlertRule};
 use crate::content::{
-    alert_labels, build_alert, Alert, AlertFrame, AlertSeverity, AlertStatus, PostLookup,
+    alert_labels, build_alert, narrative_title, Alert, AlertFrame, AlertSeverity, AlertStatus,
+    NarrativeLevel, PostLookup,
 };
 use crate::error::AlertError;
 use crate::signing::sha256_hex;
 use crate::silence::{SilenceRequest, Silences};
+
+pub mod hierarchy;
 
 /// What a notification tells about its alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -77,7 +92,8 @@ pub struct Notification {
     pub sequence: u64,
     /// Event time of the change.
     pub at: DateTime<Utc>,
-    /// Notifications released together share this key; sinks that can send them as one
+    /// Notifications released together about one storyline (its own and its claims')
+    /// share this key (`g<release time>-<storyline>`); sinks that can send them as one
     /// message do.
     pub group_key: String,
     /// The alert was acknowledged (only on re-notifications).
@@ -86,6 +102,10 @@ pub struct Notification {
     /// it to resolve the alert under its old labels).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous_severity: Option<AlertSeverity>,
+    /// A claim's resolve sent because its storyline resolved (in the same group): chat
+    /// sinks show it inside the storyline's message, not on its own.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub with_parent: bool,
     /// The alert's content at that time.
     pub alert: Alert,
 }
@@ -99,6 +119,11 @@ impl Notification {
     /// Returns firing or resolved.
     pub fn status(&self) -> AlertStatus {
         self.alert.status
+    }
+
+    /// Returns storyline or claim.
+    pub fn level(&self) -> NarrativeLevel {
+        self.alert.level
     }
 }
 
@@ -143,6 +168,12 @@ pub struct AlertView {
     pub fingerprint: String,
     /// The narrative.
     pub narrative_id: NarrativeId,
+    /// Storyline or claim.
+    #[serde(default)]
+    pub level: NarrativeLevel,
+    /// For a claim: its storyline.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<NarrativeId>,
     /// The narrative's label.
     pub narrative_label: String,
     /// The narrative's status.
@@ -201,6 +232,10 @@ struct AlertEntry {
     /// The current firing was announced (not silenced), so its resolve must be too.
     firing_notified: bool,
     last_notification: Option<NotificationRecord>,
+    /// A claim resolved with its storyline: it may fire again with the storyline, without
+    /// waiting out a cooldown of its own.
+    #[serde(default)]
+    waive_cooldown: bool,
 }
 
 impl AlertEntry {
@@ -396,13 +431,21 @@ impl AlertPolicy {
                     AlertStatus::Firing
                 };
                 let labels = match rule {
-                    Some(rule) => alert_labels(rule, entry.narrative.id, severity, status),
+                    Some(rule) => alert_labels(
+                        rule,
+                        entry.narrative.id,
+                        entry.narrative.parent,
+                        severity,
+                        status,
+                    ),
                     None => BTreeMap::new(),
                 };
                 let silenced_by = self.silences.matching(&labels, now).map(str::to_owned);
                 Some(AlertView {
                     fingerprint: entry.fingerprint.clone(),
                     narrative_id: entry.narrative.id,
+                    level: NarrativeLevel::of(&entry.narrative),
+                    parent: entry.narrative.parent,
                     narrative_label: entry.narrative.label.clone(),
                     narrative_status: entry.narrative.status,
                     rule: entry.rule.clone(),
@@ -526,6 +569,7 @@ impl AlertPolicy {
             }
             _ => {}
         }
+        self.resolve_moved_claims(narrative, now);
         for rule_index in 0..self.config.rules.len() {
             let rule = &self.config.rules[rule_index];
             let matches = rule_matches(rule, narrative);
@@ -567,6 +611,7 @@ impl AlertPolicy {
                             acked: false,
                             firing_notified: false,
                             last_notification: None,
+                            waive_cooldown: false,
                         },
                     );
                 }
@@ -584,15 +629,25 @@ impl AlertPolicy {
         }
     }
 
-    /// Applies time-driven transitions to every alert.
+    /// Applies time-driven transitions to every alert: storylines first, so a claim
+    /// whose storyline fires in this step fires with it.
     fn step(&mut self, now: DateTime<Utc>) {
-        let keys: Vec<String> = self.entries.keys().cloned().collect();
-        for key in keys {
-            self.step_one(&key, now);
+        let (storylines, claims): (Vec<(&String, &AlertEntry)>, Vec<_>) = self
+            .entries
+            .iter()
+            .partition(|(_, entry)| entry.narrative.parent.is_none());
+        let keys: Vec<String> = storylines
+            .into_iter()
+            .chain(claims)
+            .map(|(key, _)| key.clone())
+            .collect();
+        for key in &keys {
+            self.step_one(key, now);
         }
     }
 
     fn step_one(&mut self, key: &str, now: DateTime<Utc>) {
+        let gate = self.parent_gate(key);
         let config = &self.config;
         let Some(entry) = self.entries.get_mut(key) else {
             return;
@@ -606,7 +661,19 @@ impl AlertPolicy {
                 let since = entry.active_since.unwrap_or(now);
                 let mut due = since + secs(config.for_secs);
                 if let Some(ended) = entry.ends_at {
-                    due = due.max(ended + secs(config.cooldown_secs));
+                    // A claim resolved with its storyline comes back with it.
+                    let cooldown = if entry.waive_cooldown {
+                        Duration::zero()
+                    } else {
+                        secs(config.cooldown_secs)
+                    };
+                    due = due.max(ended + cooldown);
+                }
+                match gate {
+                    hierarchy::Gate::Storyline => {}
+                    // A claim goes out with its storyline, never before it.
+                    hierarchy::Gate::Open(parent_started) => due = due.max(parent_started),
+                    hierarchy::Gate::Closed => return,
                 }
                 if now >= due {
                     self.fire(key, due);
@@ -703,8 +770,14 @@ impl AlertPolicy {
         entry.active = false;
         entry.ends_at = Some(at);
         entry.acked = false;
+        entry.waive_cooldown = false;
+        let storyline = entry.narrative.id;
+        let is_storyline = entry.narrative.parent.is_none();
         if entry.firing_notified {
-            self.notify(key, NotificationKind::Resolved, at, Some(reason));
+            self.notify(key, NotificationKind::Resolved, at, Some(reason.clone()));
+        }
+        if is_storyline {
+            self.resolve_children(storyline, at, &reason);
         }
     }
 
@@ -735,7 +808,13 @@ impl AlertPolicy {
         entry.notified_severity = severity;
         entry.notified_growth = entry.narrative.growth_ratio;
         entry.last_sent_at = Some(at);
-        let labels = alert_labels(&rule, entry.narrative.id, severity, status);
+        let labels = alert_labels(
+            &rule,
+            entry.narrative.id,
+            entry.narrative.parent,
+            severity,
+            status,
+        );
         let silence_time = self.wall_clock.unwrap_or(at);
         let silenced =
             kind != NotificationKind::Resolved && self.silences.is_silenced(&labels, silence_time);
@@ -747,6 +826,12 @@ impl AlertPolicy {
         }
         let starts_at = entry.starts_at.unwrap_or(at);
         let sequence = entry.sequence;
+        let parent_title = entry.narrative.parent.and_then(|parent| {
+            self.entries_of(parent)
+                .next()
+                .map(|p| narrative_title(&p.narrative).to_owned())
+        });
+        let entry = self.entries.get_mut(key).expect("caller checked");
         let id = format!(
             "vigie_{}",
             sha256_hex(
@@ -770,6 +855,7 @@ impl AlertPolicy {
                 ends_at: entry.ends_at.filter(|_| status == AlertStatus::Resolved),
                 resolve_reason,
                 lookup: self.lookup.as_ref(),
+                parent_title,
             },
             &entry.narrative,
         );
@@ -789,9 +875,10 @@ impl AlertPolicy {
             kind,
             sequence,
             at,
-            group_key: format!("g{}", opened.timestamp()),
+            group_key: format!("g{}-{}", opened.timestamp(), alert.storyline()),
             acked,
             previous_severity,
+            with_parent: false,
             alert,
         });
     }
@@ -1112,10 +1199,12 @@ mod tests {
             .is_empty());
         let sent = policy.on_event(&event(31, 3, Severity::High, Growing));
         assert_eq!(sent.len(), 2);
-        assert!(sent.iter().all(|n| n.group_key == "g1700000000"));
+        // Released together; one group key per storyline, so each story is one message.
+        let keys: Vec<&str> = sent.iter().map(|n| n.group_key.as_str()).collect();
+        assert_eq!(keys, vec!["g1700000000-n1", "g1700000000-n2"]);
         let sent = policy.on_tick(at(61));
         assert_eq!(sent.len(), 1);
-        assert_eq!(sent[0].group_key, "g1700000031");
+        assert_eq!(sent[0].group_key, "g1700000031-n3");
     }
 
     #[test]

@@ -21,7 +21,8 @@ use std::time::Duration;
 
 use vigie_alert::{
     AlertConfig, AlertDelivery, AlertError, AlertPolicy, AlertSeverity, DeliveryObserver,
-    DeliveryOutcome, Notification, PolicySnapshot, PostRef, SilenceRequest, SilenceView,
+    DeliveryOutcome, NarrativeLevel, Notification, PolicySnapshot, PostRef, SilenceRequest,
+    SilenceView,
 };
 use vigie_domain::{AnalyzedPost, NarrativeEvent};
 
@@ -89,6 +90,8 @@ impl RecentPosts {
             url: post.url.clone(),
             created_at: Some(post.created_at),
             text: Some(text),
+            lang: None,
+            copies: None,
         });
     }
 
@@ -247,6 +250,7 @@ impl Alerting {
                         .with_label_values(&[
                             notification.kind.as_str(),
                             notification.alert.severity.as_str(),
+                            notification.level().as_str(),
                         ])
                         .inc();
                 }
@@ -315,14 +319,20 @@ impl Alerting {
             AlertSeverity::Warning,
             AlertSeverity::Info,
         ] {
-            let firing = alerts
-                .iter()
-                .filter(|a| a.severity == severity && a.state == vigie_alert::AlertState::Firing)
-                .count();
-            self.metrics
-                .alerts_firing
-                .with_label_values(&[severity.as_str()])
-                .set(firing as i64);
+            for level in [NarrativeLevel::Storyline, NarrativeLevel::Claim] {
+                let firing = alerts
+                    .iter()
+                    .filter(|a| {
+                        a.severity == severity
+                            && a.level == level
+                            && a.state == vigie_alert::AlertState::Firing
+                    })
+                    .count();
+                self.metrics
+                    .alerts_firing
+                    .with_label_values(&[severity.as_str(), level.as_str()])
+                    .set(firing as i64);
+            }
         }
     }
 }
@@ -409,7 +419,7 @@ mod tests {
         let produced = || {
             metrics
                 .alert_notifications
-                .with_label_values(&["firing", "warning"])
+                .with_label_values(&["firing", "warning", "storyline"])
                 .get()
         };
         assert_eq!(produced(), 0, "not counted before the outbox took it");
@@ -432,6 +442,57 @@ mod tests {
             .map(|line| serde_json::from_str::<Notification>(line).unwrap().id)
             .collect();
         assert_eq!(ids.len(), 3, "each delivered once");
+    }
+
+    /// Issue 8, row 3 ("duplicates are counted per level"): notifications and firing
+    /// alerts are counted per level, storyline or claim (a bounded label), and a claim goes
+    /// out with its storyline.
+    #[tokio::test]
+    async fn issue_8_row_3_notifications_are_counted_per_level() {
+        let data_dir = tempfile::tempdir().unwrap();
+        let config = AlertConfig {
+            account_salt: vigie_domain::Secret::new("test salt"),
+            sinks: vec![SinkConfig {
+                name: "file".into(),
+                kind: SinkKind::File,
+                path: data_dir.path().join("alerts.jsonl").display().to_string(),
+                ..SinkConfig::default()
+            }],
+            group_wait_secs: 0,
+            ..AlertConfig::default()
+        };
+        let metrics = Metrics::new();
+        let delivery = start_delivery(&config, data_dir.path(), &metrics).unwrap();
+        let mut alerting = Alerting::new(config, None, delivery, metrics.clone());
+        let claim = |id: u64| {
+            let mut e = event(id);
+            e.narrative.parent = Some(NarrativeId(1));
+            e.narrative.severity = Severity::Medium;
+            e
+        };
+        // Claims first: they wait for their storyline, then go out with it.
+        alerting.on_events(&[claim(7), claim(8)]);
+        let counted = |level: &str, severity: &str| {
+            metrics
+                .alert_notifications
+                .with_label_values(&["firing", severity, level])
+                .get()
+        };
+        assert_eq!(counted("claim", "info"), 0);
+        alerting.on_events(&[event(1)]);
+        assert_eq!(counted("storyline", "warning"), 1);
+        assert_eq!(counted("claim", "info"), 2);
+        alerting.publish_metrics();
+        let firing = |severity: &str, level: &str| {
+            metrics
+                .alerts_firing
+                .with_label_values(&[severity, level])
+                .get()
+        };
+        assert_eq!(
+            (firing("warning", "storyline"), firing("info", "claim")),
+            (1, 2)
+        );
     }
 
     /// Issue 12, row 7, at the daemon's start: a journal torn inside a UTF-8 character

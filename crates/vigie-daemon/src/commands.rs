@@ -330,28 +330,90 @@ pub fn print_summary(
     }
     writeln!(out, "elapsed      {secs:.2} s")?;
     writeln!(out, "throughput   {rate:.0} posts/s")?;
-    let mut narratives: Vec<_> = summary.narratives.iter().collect();
-    narratives.sort_by(|a, b| {
+    write_narratives(&summary.narratives, out)
+}
+
+/// Storylines printed in the summary, most severe first.
+const SUMMARY_STORYLINES: usize = 10;
+/// Representative posts and claims printed per storyline.
+const SUMMARY_EVIDENCE: usize = 3;
+
+/// Prints the storylines, each with its headline, its representative posts (one per
+/// group of near-identical posts, "×N" and language) and its largest claims.
+fn write_narratives(all: &[vigie_domain::Narrative], out: &mut impl Write) -> std::io::Result<()> {
+    let by_severity = |a: &&vigie_domain::Narrative, b: &&vigie_domain::Narrative| {
         b.severity
             .cmp(&a.severity)
             .then(b.posts_total.cmp(&a.posts_total))
-    });
-    writeln!(out, "narratives   {}", narratives.len())?;
-    for narrative in narratives.iter().take(10) {
-        writeln!(
-            out,
-            "  {:<6} {:<8} {:<9} {:>6} posts {:>5} authors  growth {:>5.1}x  coordination {:.2}  {}",
-            narrative.id.to_string(),
-            narrative.severity.as_str(),
-            narrative.status.as_str(),
-            narrative.posts_total,
-            narrative.distinct_authors,
-            narrative.growth_ratio,
-            narrative.coordination.score,
-            narrative.label
-        )?;
+            .then(a.id.cmp(&b.id))
+    };
+    let mut storylines: Vec<_> = all.iter().filter(|n| n.is_storyline()).collect();
+    storylines.sort_by(by_severity);
+    let claims = all.len() - storylines.len();
+    writeln!(
+        out,
+        "narratives   {} storylines, {claims} claims",
+        storylines.len()
+    )?;
+    for storyline in storylines.iter().take(SUMMARY_STORYLINES) {
+        write_narrative_line(storyline, "  ", out)?;
+        if !storyline.headline.is_empty() {
+            writeln!(out, "         “{}”", printable(&storyline.headline))?;
+        }
+        for shown in storyline.representatives.iter().take(SUMMARY_EVIDENCE) {
+            writeln!(
+                out,
+                "         ×{:<4} {:<3} {}",
+                shown.copies,
+                printable(&shown.lang),
+                printable(&shown.text)
+            )?;
+        }
+        let mut inside: Vec<_> = all
+            .iter()
+            .filter(|n| n.parent == Some(storyline.id))
+            .collect();
+        inside.sort_by(by_severity);
+        for claim in inside.iter().take(SUMMARY_EVIDENCE) {
+            write_narrative_line(claim, "    ↳ ", out)?;
+        }
+        if inside.len() > SUMMARY_EVIDENCE {
+            writeln!(
+                out,
+                "    ↳ … {} more claims",
+                inside.len() - SUMMARY_EVIDENCE
+            )?;
+        }
     }
     Ok(())
+}
+
+/// Prints one narrative's figures and label.
+fn write_narrative_line(
+    narrative: &vigie_domain::Narrative,
+    indent: &str,
+    out: &mut impl Write,
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "{indent}{:<6} {:<8} {:<9} {:>6} posts {:>5} authors  growth {:>5.1}x  coordination {:.2}  {}",
+        narrative.id.to_string(),
+        narrative.severity.as_str(),
+        narrative.status.as_str(),
+        narrative.posts_total,
+        narrative.distinct_authors,
+        narrative.growth_ratio,
+        narrative.coordination.score,
+        printable(&narrative.label)
+    )
+}
+
+/// Returns post text fit for one terminal line: control characters (line breaks,
+/// escape sequences a post could use to rewrite the terminal) become spaces.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Options of `vigie search`.
@@ -478,6 +540,80 @@ mod tests {
             plain_snippet("a <b>hebdo</b> &amp; &lt;x&gt;"),
             "a [hebdo] & <x>"
         );
+    }
+
+    fn narrative(id: u64, parent: Option<u64>, label: &str) -> vigie_domain::Narrative {
+        let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        vigie_domain::Narrative {
+            id: vigie_domain::NarrativeId(id),
+            parent: parent.map(vigie_domain::NarrativeId),
+            label: label.into(),
+            headline: format!("headline of {label}\n\u{1b}[2Jcleared"),
+            terms: Vec::new(),
+            hashtags: Vec::new(),
+            first_seen: at,
+            last_seen: at,
+            status: vigie_domain::NarrativeStatus::Growing,
+            severity: vigie_domain::Severity::High,
+            severity_reasons: Vec::new(),
+            posts_total: 40 - id,
+            posts_in_window: 1.0,
+            baseline_posts_per_window: 0.0,
+            growth_ratio: 1.0,
+            growth_z: 1.0,
+            distinct_authors: 3,
+            anonymous_posts: 0,
+            engagement: 0,
+            languages: Vec::new(),
+            member_post_ids: Vec::new(),
+            window_post_ids: Vec::new(),
+            representative_post_ids: vec!["p1".into()],
+            representatives: vec![vigie_domain::RepresentativePost {
+                post_id: "p1".into(),
+                text: "the plant exploded".into(),
+                lang: "en".into(),
+                copies: 14,
+            }],
+            coordination: Default::default(),
+            watch_matches: Vec::new(),
+            merged_ids: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn issue_8_the_summary_shows_storylines_with_headline_evidence_and_claims() {
+        let all = vec![
+            narrative(1, None, "Columbian Chemicals #ColumbianChemicals"),
+            narrative(2, Some(1), "plant exploded"),
+            narrative(3, None, "other story"),
+        ];
+        let mut out = Vec::new();
+        write_narratives(&all, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(
+            text.starts_with("narratives   2 storylines, 1 claims\n"),
+            "{text}"
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].ends_with("Columbian Chemicals #ColumbianChemicals"),
+            "{text}"
+        );
+        // The headline on one line, a post's control characters made harmless.
+        assert!(
+            lines[2].contains("“headline of Columbian Chemicals #ColumbianChemicals"),
+            "{text}"
+        );
+        assert!(!text.contains('\u{1b}'), "{text}");
+        assert!(
+            lines[3].contains("×14") && lines[3].contains("en  the plant exploded"),
+            "{text}"
+        );
+        assert!(
+            lines[4].starts_with("    ↳ n2") && lines[4].ends_with("plant exploded"),
+            "{text}"
+        );
+        assert!(lines[5].starts_with("  n3"), "{text}");
     }
 }
 
@@ -613,13 +749,16 @@ pub fn print_backtest(path: &Path, out: &mut impl Write) -> anyhow::Result<()> {
     for line in text.lines() {
         let record: serde_json::Value = serde_json::from_str(line).context("bad backtest line")?;
         let kind = record["kind"].as_str().unwrap_or("?");
-        *counts.entry(kind.to_owned()).or_default() += 1;
+        // Counted per level (issue 8): a storyline's claims are its children, not duplicates.
+        let level = record["alert"]["level"].as_str().unwrap_or("storyline");
+        *counts.entry(format!("{kind} {level}")).or_default() += 1;
         writeln!(
             out,
-            "  {}  {:<9} {:<8} {}",
+            "  {}  {:<9} {:<8} {:<9} {}",
             record["at"].as_str().unwrap_or("?"),
             kind,
             record["alert"]["severity"].as_str().unwrap_or("?"),
+            level,
             record["alert"]["title"].as_str().unwrap_or("?")
         )?;
     }

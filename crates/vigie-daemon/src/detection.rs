@@ -11,6 +11,12 @@
 //! their offsets were not committed) are indexed again (harmless upserts) but not observed
 //! again, so baselines are neither forgotten nor double-counted.
 //!
+//! Event time: posts go through an [`EventTimeOrderer`] before the detector, which orders
+//! them by event time behind per-partition watermarks (issue 8), so the same posts give the
+//! same narratives whatever the interleaving of Kafka partitions. The posts it buffers are
+//! part of the snapshot, which is why their offsets may be committed before the detector
+//! has seen them: a restart restores them with the watermarks.
+//!
 //! The snapshot is written durably (`vigie_pipeline::durable_write_with`: temp file,
 //! fsync, rename, directory fsync) before the runner hands its checkpoint to the source,
 //! so an offset is never committed ahead of the state covering it, power loss included.
@@ -24,8 +30,12 @@ use serde::{Deserialize, Serialize};
 use vigie_alert::{
     AlertConfig, AlertDelivery, AlertError, AlertView, PolicySnapshot, SilenceRequest, SilenceView,
 };
-use vigie_detect::{Detector, DetectorConfig, DetectorCounters, DetectorSnapshot, WatchEntry};
+use vigie_detect::{
+    Detector, DetectorConfig, DetectorCounters, DetectorSnapshot, EventTimeOrderer,
+    OrdererCounters, OrdererSnapshot, PartitionKey, Released, WatchEntry,
+};
 use vigie_domain::{AnalyzedPost, Checkpoint, Narrative, NarrativeEvent, Origin};
+use vigie_pipeline::{PartitionEvent, PartitionEventKind};
 use vigie_tokenize::Analyzer;
 
 use crate::alerting::Alerting;
@@ -81,6 +91,10 @@ struct StateSnapshot {
     /// The posts alert content can cite (see `Alerting::recent_posts`).
     #[serde(default)]
     recent_posts: Vec<vigie_alert::PostRef>,
+    /// Watermarks and the posts waiting for them (issue 8); absent in older snapshots,
+    /// which start with fresh watermarks.
+    #[serde(default)]
+    event_time: Option<OrdererSnapshot<AnalyzedPost>>,
 }
 
 /// A watchlist change requested through the HTTP API, applied by the indexer thread.
@@ -115,6 +129,11 @@ pub struct DetectionHandle {
 /// The detector with its bookkeeping, owned by the indexer thread.
 pub struct Detection {
     detector: Detector,
+    /// Orders posts by event time before the detector.
+    orderer: EventTimeOrderer<AnalyzedPost>,
+    /// The orderer's and detector's counters at the last publication, for metric deltas.
+    published_orderer: OrdererCounters,
+    published_late_posts: u64,
     alerting: Alerting,
     board: Arc<RwLock<NarrativeBoard>>,
     commands: std::sync::mpsc::Receiver<WatchCommand>,
@@ -191,27 +210,37 @@ impl Detection {
             Some(path) if path.exists() => Some(read_snapshot(path)?),
             _ => None,
         };
-        let (detector, covered, policy, recent_posts) = match restored {
+        let event_time = config.event_time.clone();
+        let (detector, covered, policy, recent_posts, orderer) = match restored {
             Some(StateSnapshot {
                 detector: snapshot,
                 alerts,
                 recent_posts,
+                event_time: orderer,
             }) => {
                 let covered = snapshot.checkpoint.clone();
                 let detector = Detector::restore(config, analyzer, snapshot).context(
                     "cannot restore the detector snapshot (did [detect] sketch sizes change?)",
                 )?;
+                let orderer = match orderer {
+                    Some(orderer) => EventTimeOrderer::restore(&event_time, orderer),
+                    None => EventTimeOrderer::new(&event_time),
+                }
+                .context("invalid [detect.event_time] configuration")?;
                 tracing::info!(
                     posts = detector.counters().posts_observed,
+                    buffered_posts = orderer.buffered(),
                     "detector state restored"
                 );
-                (detector, covered, Some(alerts), recent_posts)
+                (detector, covered, Some(alerts), recent_posts, orderer)
             }
             None => (
                 Detector::new(config, analyzer).context("invalid [detect] configuration")?,
                 Checkpoint::new(),
                 None,
                 Vec::new(),
+                EventTimeOrderer::new(&event_time)
+                    .context("invalid [detect.event_time] configuration")?,
             ),
         };
         let delivery_handle = delivery.clone();
@@ -221,6 +250,9 @@ impl Detection {
         let board = Arc::new(RwLock::new(NarrativeBoard::default()));
         let (tx, rx) = std::sync::mpsc::channel();
         let mut detection = Detection {
+            published_orderer: orderer.counters().clone(),
+            published_late_posts: detector.counters().late_posts,
+            orderer,
             detector,
             alerting,
             board: board.clone(),
@@ -244,30 +276,75 @@ impl Detection {
     }
 
     /// Observes a post unless a restored snapshot already covers it or it was seen
-    /// recently (a producer retry or a replayed message carries the same id).
-    pub fn observe(&mut self, post: &AnalyzedPost) {
-        if let Origin::Kafka {
-            topic,
-            partition,
-            offset,
-        } = &post.post.origin
-        {
-            if self
-                .covered
-                .next_offset(topic, *partition)
-                .is_some_and(|next| *offset < next)
-            {
-                return;
+    /// recently (a producer retry or a replayed message carries the same id): buffers it
+    /// in event-time order and detects the posts the watermark releases.
+    pub fn observe(&mut self, post: AnalyzedPost) {
+        let partition = match &post.post.origin {
+            Origin::Kafka {
+                topic,
+                partition,
+                offset,
+            } => {
+                if self
+                    .covered
+                    .next_offset(topic, *partition)
+                    .is_some_and(|next| *offset < next)
+                {
+                    return;
+                }
+                PartitionKey::new(topic.as_str(), *partition)
             }
-        }
+            // Files are read one after the other: one stream.
+            Origin::File { .. } => PartitionKey::file(),
+        };
         if !self.recent_ids.insert(&post.post.id) {
             self.metrics.detector_duplicates_skipped.inc();
             return;
         }
         self.changed_since_publish = true;
-        self.alerting.remember(post);
+        let at = post.post.created_at.timestamp();
+        let tie = vigie_detect::tie_of(&post.post.id);
+        self.orderer.push(&partition, at, tie, post);
+        self.detect_ready();
+    }
+
+    /// Applies a partition change reported by the source: one at its end or revoked no
+    /// longer holds the watermark, one assigned holds it until it delivers.
+    pub fn partition_event(&mut self, event: &PartitionEvent) {
+        let partition = PartitionKey::new(event.topic.as_str(), event.partition);
+        match event.kind {
+            PartitionEventKind::Assigned => self.orderer.assigned(&partition),
+            PartitionEventKind::Revoked => self.orderer.revoked(&partition),
+            PartitionEventKind::AtEnd => self.orderer.at_end(&partition),
+        }
+        self.changed_since_publish = true;
+        self.detect_ready();
+    }
+
+    /// Detects every post the watermark has released.
+    fn detect_ready(&mut self) {
+        while let Some(released) = self.orderer.pop_ready() {
+            self.detect(released);
+        }
+    }
+
+    /// Runs the detector and the alert policy's clock on one released post.
+    fn detect(&mut self, released: Released<AnalyzedPost>) {
+        let Released {
+            item: mut post,
+            event_time,
+            count_at,
+        } = released;
+        self.alerting.remember(&post);
+        if count_at != event_time {
+            // Held ahead and never corroborated: counted now, so that it cannot move
+            // event time (the index keeps its own date).
+            if let Some(now) = chrono::DateTime::from_timestamp(count_at, 0) {
+                post.post.created_at = now;
+            }
+        }
         let before = self.detector.now();
-        let events = self.detector.observe(post);
+        let events = self.detector.observe(&post);
         self.metrics.detector_posts_observed.inc();
         if !events.is_empty() {
             self.record(events);
@@ -378,6 +455,7 @@ impl Detection {
                 .with_label_values(&[&rank.to_string()])
                 .set(ratio);
         }
+        self.publish_event_time();
         {
             let mut board = self.board.write().expect("board lock is never poisoned");
             board.narratives = narratives;
@@ -394,12 +472,44 @@ impl Detection {
         }
     }
 
-    /// Releases held alert groups at the end of a finite input.
-    pub fn finish(&mut self) {
+    /// Ends a run: at the end of a finite input (`end_of_input`), or whenever no state is
+    /// kept, detects every post still buffered; at a shutdown with state kept, leaves
+    /// them buffered for the final snapshot, so that a restart orders them with the posts
+    /// still to come. Then releases held alert groups.
+    pub fn finish(&mut self, end_of_input: bool) {
+        if end_of_input || !self.keeps_state() {
+            for released in self.orderer.flush() {
+                self.detect(released);
+            }
+        }
         self.tick();
         self.alerting.flush();
         self.changed_since_publish = true;
         self.publish();
+    }
+
+    /// Publishes the watermark, the reorder buffer and late posts to metrics.
+    fn publish_event_time(&mut self) {
+        let counters = self.orderer.counters().clone();
+        let published = std::mem::replace(&mut self.published_orderer, counters.clone());
+        self.metrics.detector_posts_held_ahead.inc_by(
+            counters
+                .posts_held_ahead
+                .saturating_sub(published.posts_held_ahead),
+        );
+        self.metrics
+            .detector_reorder_forced
+            .inc_by(counters.posts_forced.saturating_sub(published.posts_forced));
+        let late = self.detector.counters().late_posts;
+        self.metrics
+            .detector_late_posts
+            .inc_by(late.saturating_sub(std::mem::replace(&mut self.published_late_posts, late)));
+        self.metrics
+            .detector_reorder_buffered
+            .set(self.orderer.buffered() as i64);
+        if let Some(watermark) = self.orderer.watermark() {
+            self.metrics.detector_watermark.set(watermark);
+        }
     }
 
     fn publish_alerts(&mut self) {
@@ -449,6 +559,7 @@ impl Detection {
             detector,
             alerts: self.alerting.policy().snapshot(),
             recent_posts: self.alerting.recent_posts(),
+            event_time: Some(self.orderer.snapshot()),
         };
         vigie_pipeline::durable_write_with(path, |writer| {
             rmp_serde::encode::write_named(writer, &snapshot).map_err(io_error_of)
@@ -494,72 +605,4 @@ fn event_kind(event: &NarrativeEvent) -> &'static str {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Issue 12 (review finding: the snapshot was renamed into place without a directory
-    /// fsync): it now goes through `durable_write`; a write that fails (a real ENOSPC:
-    /// the temp file is a symlink to `/dev/full`) names the file and the cause and leaves
-    /// the previous snapshot whole, with the offsets it covers. Power loss itself cannot
-    /// be tested here.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn issue_12_a_snapshot_that_cannot_be_written_leaves_the_previous_one_whole() {
-        let dir = tempfile::tempdir().unwrap();
-        let runtime = tokio::runtime::Runtime::new().unwrap();
-        let _inside = runtime.enter();
-        let metrics = Metrics::new();
-        let alert_config = AlertConfig {
-            account_salt: vigie_domain::Secret::new("test salt"),
-            ..AlertConfig::default()
-        };
-        let delivery =
-            crate::alerting::start_delivery(&alert_config, dir.path(), &metrics).unwrap();
-        let analyzer = Arc::new(Analyzer::new(vigie_tokenize::AnalyzerConfig::default()));
-        let open = || {
-            Detection::open(
-                DetectorConfig::default(),
-                alert_config.clone(),
-                delivery.clone(),
-                analyzer.clone(),
-                dir.path(),
-                true,
-                metrics.clone(),
-            )
-            .unwrap()
-            .0
-        };
-        let detection = open();
-        let path = dir.path().join(SNAPSHOT_FILE);
-        let mut checkpoint = Checkpoint::new();
-        checkpoint.advance("posts", 0, 10);
-        detection.write_snapshot(&checkpoint).unwrap();
-        let saved = std::fs::read(&path).unwrap();
-
-        std::os::unix::fs::symlink("/dev/full", vigie_pipeline::durable::temp_path(&path)).unwrap();
-        checkpoint.advance("posts", 0, 20);
-        let err = format!("{:#}", detection.write_snapshot(&checkpoint).unwrap_err());
-        assert!(err.contains(&path.display().to_string()), "{err}");
-        assert!(err.contains("No space left"), "{err}");
-        assert!(
-            std::fs::read(&path).unwrap() == saved,
-            "previous snapshot intact"
-        );
-        assert_eq!(
-            open().covered.next_offset("posts", 0),
-            Some(10),
-            "a restart resumes from the offsets the intact snapshot covers"
-        );
-    }
-
-    #[test]
-    fn recent_ids_reject_repeats_and_forget_the_oldest() {
-        let mut ids = RecentIds::new(2);
-        assert!(ids.insert("a"));
-        assert!(!ids.insert("a"));
-        assert!(ids.insert("b"));
-        assert!(ids.insert("c")); // forgets "a"
-        assert!(ids.insert("a"));
-        assert!(!ids.insert("c"));
-    }
-}
+mod tests;

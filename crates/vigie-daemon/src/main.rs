@@ -120,7 +120,8 @@ enum Command {
         /// Severity from which a narrative counts as an alert.
         #[arg(long, value_enum, default_value_t = AlertSeverity::Medium)]
         alert_severity: AlertSeverity,
-        /// Also rerun with each main parameter at -20% and +20% and print the recall sweep.
+        /// Also rerun with each main parameter at -20% and +20% (the claim parameters
+        /// included) and print the recall sweep of both levels.
         #[arg(long)]
         sweep: bool,
         /// Report when this hashtag's campaign was first alerted (e.g. kochfarms).

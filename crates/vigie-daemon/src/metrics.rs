@@ -39,6 +39,16 @@ pub struct Metrics {
     pub detector_memory: IntGauge,
     /// Posts not observed again because their id was seen lately.
     pub detector_duplicates_skipped: IntCounter,
+    /// Posts too far ahead of their partition's watermark to move it when they arrived.
+    pub detector_posts_held_ahead: IntCounter,
+    /// Posts waiting in the reorder buffer for the watermark.
+    pub detector_reorder_buffered: IntGauge,
+    /// Posts released from a full reorder buffer before the watermark reached them.
+    pub detector_reorder_forced: IntCounter,
+    /// Posts of an already closed window, counted at the current time.
+    pub detector_late_posts: IntCounter,
+    /// The event-time watermark before detection, in seconds since the epoch.
+    pub detector_watermark: IntGauge,
     /// Active narratives by status.
     pub narratives_active: IntGaugeVec,
     /// Narrative events by kind.
@@ -126,6 +136,31 @@ impl Metrics {
             .unwrap(),
             detector_memory: IntGauge::new("vigie_detector_memory_bytes", "Memory of the detector's state (fixed).")
                 .unwrap(),
+            detector_posts_held_ahead: IntCounter::new(
+                "vigie_detector_posts_held_ahead_total",
+                "Posts too far ahead of their partition's watermark to move it (until corroborated).",
+            )
+            .unwrap(),
+            detector_reorder_buffered: IntGauge::new(
+                "vigie_detector_reorder_buffered_posts",
+                "Posts waiting in the event-time reorder buffer before detection.",
+            )
+            .unwrap(),
+            detector_reorder_forced: IntCounter::new(
+                "vigie_detector_reorder_forced_total",
+                "Posts released early from a full reorder buffer ([detect.event_time] max_buffered_posts).",
+            )
+            .unwrap(),
+            detector_late_posts: IntCounter::new(
+                "vigie_detector_late_posts_total",
+                "Posts of an already closed window, counted by the detector at the current time.",
+            )
+            .unwrap(),
+            detector_watermark: IntGauge::new(
+                "vigie_detector_watermark_seconds",
+                "Event-time watermark before detection (Unix seconds): the minimum over the partitions' own.",
+            )
+            .unwrap(),
             narratives_active: IntGaugeVec::new(
                 Opts::new("vigie_narratives_active", "Active narratives by status."),
                 &["status"],
@@ -150,8 +185,8 @@ impl Metrics {
             )
             .unwrap(),
             alert_notifications: IntCounterVec::new(
-                Opts::new("vigie_alert_notifications_total", "Alert notifications produced, by kind and severity."),
-                &["kind", "severity"],
+                Opts::new("vigie_alert_notifications_total", "Alert notifications produced, by kind, severity and level (storyline or claim)."),
+                &["kind", "severity", "level"],
             )
             .unwrap(),
             alert_outbox_write_errors: IntCounter::new(
@@ -180,8 +215,8 @@ impl Metrics {
             )
             .unwrap(),
             alerts_firing: IntGaugeVec::new(
-                Opts::new("vigie_alerts_firing", "Firing alerts by severity."),
-                &["severity"],
+                Opts::new("vigie_alerts_firing", "Firing alerts by severity and level (storyline or claim)."),
+                &["severity", "level"],
             )
             .unwrap(),
             alert_deliveries: IntCounterVec::new(
@@ -232,6 +267,11 @@ impl Metrics {
             Box::new(metrics.detector_posts_observed.clone()),
             Box::new(metrics.detector_memory.clone()),
             Box::new(metrics.detector_duplicates_skipped.clone()),
+            Box::new(metrics.detector_posts_held_ahead.clone()),
+            Box::new(metrics.detector_reorder_buffered.clone()),
+            Box::new(metrics.detector_reorder_forced.clone()),
+            Box::new(metrics.detector_late_posts.clone()),
+            Box::new(metrics.detector_watermark.clone()),
             Box::new(metrics.narratives_active.clone()),
             Box::new(metrics.narrative_events.clone()),
             Box::new(metrics.narratives_coordinated.clone()),
@@ -269,7 +309,9 @@ impl Metrics {
             metrics.narratives_active.with_label_values(&[status]);
         }
         for severity in ["critical", "warning", "info"] {
-            metrics.alerts_firing.with_label_values(&[severity]);
+            for level in ["storyline", "claim"] {
+                metrics.alerts_firing.with_label_values(&[severity, level]);
+            }
         }
         for rank in 1..=TOP_GROWTH_SLOTS {
             metrics

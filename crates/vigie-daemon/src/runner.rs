@@ -163,7 +163,7 @@ pub async fn run_pipeline<S: Source>(
                     observe_source(&source, &metrics, &state);
                     count_batch(&batch, &metrics, &mut summary);
                     state.posts_read.fetch_add(batch.posts.len() as u64, Ordering::Relaxed);
-                    if batch.is_empty() && batch.checkpoint.is_empty() {
+                    if batch.is_idle() {
                         continue;
                     }
                     tokio::select! {
@@ -364,21 +364,10 @@ impl Indexer {
             let received =
                 runtime.block_on(async { tokio::time::timeout(tick, batches.recv()).await });
             match received {
-                Ok(Some(batch)) => {
+                Ok(Some(mut batch)) => {
                     uncommitted_batches.push(Instant::now());
-                    let analyzed = analyze_parallel(&self.analyzer, batch.posts);
-                    for post in &analyzed {
-                        self.uncommitted_posts.push(post.post.clone());
-                        if self.index_failing.is_none() {
-                            if let Err(err) = self.index.add(post) {
-                                // Kept in `uncommitted_posts`: added again on recovery.
-                                self.index_write_failed(&err);
-                            }
-                        }
-                        if let Some(detection) = self.detection.as_mut() {
-                            detection.observe(post);
-                        }
-                    }
+                    let analyzed =
+                        analyze_parallel(&self.analyzer, std::mem::take(&mut batch.posts));
                     if let Some(newest) =
                         analyzed.iter().map(|p| p.post.created_at.timestamp()).max()
                     {
@@ -386,8 +375,31 @@ impl Indexer {
                             self.metrics.newest_event_time.set(newest);
                         }
                     }
-                    posts_indexed += analyzed.len() as u64;
-                    self.metrics.posts_indexed.inc_by(analyzed.len() as u64);
+                    let count = analyzed.len() as u64;
+                    // Partition changes go to detection where they happened among the posts.
+                    let mut partition_events = batch.partition_events.iter().peekable();
+                    for (read_before, post) in analyzed.into_iter().enumerate() {
+                        self.uncommitted_posts.push(post.post.clone());
+                        if self.index_failing.is_none() {
+                            if let Err(err) = self.index.add(&post) {
+                                // Kept in `uncommitted_posts`: added again on recovery.
+                                self.index_write_failed(&err);
+                            }
+                        }
+                        if let Some(detection) = self.detection.as_mut() {
+                            while let Some(event) =
+                                partition_events.next_if(|e| e.after_posts <= read_before)
+                            {
+                                detection.partition_event(event);
+                            }
+                            detection.observe(post);
+                        }
+                    }
+                    if let Some(detection) = self.detection.as_mut() {
+                        partition_events.for_each(|event| detection.partition_event(event));
+                    }
+                    posts_indexed += count;
+                    self.metrics.posts_indexed.inc_by(count);
                     if !batch.checkpoint.is_empty() {
                         pending.merge(&batch.checkpoint);
                         if let Some(detection) = self.detection.as_mut() {
@@ -419,7 +431,8 @@ impl Indexer {
             }
         }
         if let Some(detection) = self.detection.as_mut() {
-            detection.finish();
+            // The batch channel closes at the end of a finite input, and at a shutdown.
+            detection.finish(!self.shutdown.is_cancelled());
         }
         self.commit(&pending, true)?;
         record_latencies(&mut uncommitted_batches, &mut batch_latencies);

@@ -394,8 +394,36 @@ fn default_run_replays_the_sample_serves_http_and_stops_on_sigterm() {
         .as_array()
         .unwrap()
         .iter()
-        .find(|n| n["label"].as_str().unwrap().contains("kochfarms"))
+        .find(|n| {
+            n["label"]
+                .as_str()
+                .unwrap()
+                .to_lowercase()
+                .contains("kochfarms")
+        })
         .unwrap_or_else(|| panic!("no KochFarms narrative: {narratives}"));
+    // Issue 8: readable evidence, the posts' spelling, a headline and one representative
+    // per near-duplicate group with its size and language.
+    assert!(
+        koch["label"].as_str().unwrap().contains("#KochFarms"),
+        "{koch}"
+    );
+    assert!(!koch["headline"].as_str().unwrap().is_empty(), "{koch}");
+    let shown = koch["representatives"].as_array().unwrap();
+    assert!(!shown.is_empty(), "{koch}");
+    assert!(
+        shown
+            .iter()
+            .all(|r| r["copies"].as_u64().unwrap() >= 1 && !r["lang"].as_str().unwrap().is_empty()),
+        "{koch}"
+    );
+    let shown_ids: Vec<&serde_json::Value> = shown.iter().map(|r| &r["post_id"]).collect();
+    let cited_ids: Vec<&serde_json::Value> = koch["representative_post_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert_eq!(shown_ids, cited_ids);
     assert!(koch["distinct_authors"].as_u64().unwrap() >= 5, "{koch}");
     assert!(!koch["terms"].as_array().unwrap().is_empty(), "{koch}");
     assert!(

@@ -94,9 +94,11 @@ pub struct DetectorConfig {
     pub event_time: EventTimeConfig,
 }
 
-/// How the posts of a storyline are grouped into claims (narratives inside it): single-pass
-/// leader clustering of TF-IDF post vectors local to the storyline, with centroid merges
-/// (docs/design/narratives.md measures it against linfa's DBSCAN/OPTICS and average link).
+/// How posts are grouped into claims (the narratives inside storylines): single-pass
+/// leader clustering of TF-IDF post vectors, with document frequencies that decay in event
+/// time (what is common *now* weighs little), and centroid merges; a claim belongs to the
+/// storyline most of its members joined (docs/design/narratives.md measures the method
+/// against linfa's DBSCAN/OPTICS and average link).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClaimConfig {
@@ -106,21 +108,21 @@ pub struct ClaimConfig {
     /// post joins the claim; below it for every claim, the post opens a new one.
     pub join_similarity: f64,
     /// Cosine similarity (0 to 1) between two centroids from which a claim that has just
-    /// doubled in size absorbs into the older one.
+    /// doubled in size is merged with the most similar other one.
     pub merge_similarity: f64,
     /// Members a claim needs over its life before it is reported (and may alert).
     pub min_posts: u32,
-    /// Distinct known authors a claim needs before it is reported (posts without an author
+    /// Distinct authors a claim needs before it is reported (posts without an author
     /// count as their own author).
     pub min_authors: u32,
-    /// Storyline posts after which a claim that got none is forgotten.
+    /// Half-life of the document frequencies, in seconds of event time.
+    pub idf_half_life_secs: u32,
+    /// Posts (of the whole stream) after which a claim that got none is forgotten.
     pub idle_posts: u32,
-    /// Most claims tracked per storyline (the longest idle is forgotten first).
-    pub max_per_storyline: usize,
+    /// Most claims tracked, reported or forming (the longest idle is forgotten first).
+    pub max_claims: usize,
     /// Heaviest terms kept in a claim's centroid.
     pub centroid_terms: usize,
-    /// Most storylines clustered at once (the longest idle stops being clustered first).
-    pub max_clustered_storylines: usize,
 }
 
 impl Default for ClaimConfig {
@@ -131,11 +133,62 @@ impl Default for ClaimConfig {
             merge_similarity: 0.4,
             min_posts: 8,
             min_authors: 3,
-            idle_posts: 5_000,
-            max_per_storyline: 2_048,
+            idf_half_life_secs: 24 * 3600,
+            idle_posts: 20_000,
+            max_claims: 8_192,
             centroid_terms: 32,
-            max_clustered_storylines: 64,
         }
+    }
+}
+
+impl ClaimConfig {
+    /// Checks ranges and bounds.
+    fn check(&self) -> Result<(), DetectError> {
+        let invalid = |field: &'static str, reason: &str| {
+            Err(DetectError::InvalidConfig {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        for (field, value) in [
+            ("claims.join_similarity", self.join_similarity),
+            ("claims.merge_similarity", self.merge_similarity),
+        ] {
+            if !(value > 0.0 && value <= 1.0) {
+                return invalid(field, "must be above 0 and at most 1");
+            }
+        }
+        for (field, value, min, max) in [
+            ("claims.min_posts", u64::from(self.min_posts), 2, 10_000),
+            ("claims.min_authors", u64::from(self.min_authors), 1, 10_000),
+            (
+                "claims.idf_half_life_secs",
+                u64::from(self.idf_half_life_secs),
+                60,
+                365 * 86_400,
+            ),
+            (
+                "claims.idle_posts",
+                u64::from(self.idle_posts),
+                1,
+                100_000_000,
+            ),
+            ("claims.max_claims", self.max_claims as u64, 1, 1_000_000),
+            (
+                "claims.centroid_terms",
+                self.centroid_terms as u64,
+                1,
+                1_024,
+            ),
+        ] {
+            if value < min || value > max {
+                return Err(DetectError::InvalidConfig {
+                    field,
+                    reason: format!("must be between {min} and {max}"),
+                });
+            }
+        }
+        Ok(())
     }
 }
 
@@ -146,17 +199,61 @@ impl Default for ClaimConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct EventTimeConfig {
     /// Seconds of out-of-orderness tolerated: a post is released to the detector once the
-    /// watermark is this far past it, so posts up to this much out of order are detected
-    /// in order.
+    /// watermark is more than this far past it, so posts up to this much out of order
+    /// within a partition are detected in order (at most one day).
     pub out_of_order_secs: u32,
     /// Seconds ahead of its partition's watermark beyond which a post does not move the
-    /// watermark until corroborated.
+    /// watermark until corroborated (positive, at most one year). Such posts are still
+    /// indexed and detected; one that is never corroborated is counted at the current time.
     pub max_ahead_secs: u32,
     /// Posts ahead by more than `max_ahead_secs`, within `max_ahead_secs` of each other,
-    /// that together corroborate a jump of event time (a gap in the stream).
+    /// that together corroborate a jump of event time (a gap in the stream); 1 to 1000,
+    /// 1 letting any post move the watermark.
     pub corroborating_posts: u32,
-    /// Most posts held in the reorder buffer; beyond it the oldest is released early.
+    /// Most posts held in the reorder buffer (1 to 1,000,000); beyond it the oldest is
+    /// released early. A snapshot holds the buffered posts.
     pub max_buffered_posts: usize,
+}
+
+impl EventTimeConfig {
+    /// Checks the ranges serde cannot; [`DetectorConfig::check`] calls it.
+    pub fn check(&self) -> Result<(), DetectError> {
+        const DAY: u32 = 86_400;
+        let invalid = |field: &'static str, reason: &str| {
+            Err(DetectError::InvalidConfig {
+                field,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.out_of_order_secs > DAY {
+            return invalid(
+                "event_time.out_of_order_secs",
+                "must be at most 86400 (one day)",
+            );
+        }
+        if self.max_ahead_secs == 0 {
+            return invalid("event_time.max_ahead_secs", "must be positive");
+        }
+        if self.max_ahead_secs > 365 * DAY {
+            return invalid(
+                "event_time.max_ahead_secs",
+                "must be at most 31536000 (one year)",
+            );
+        }
+        if !(1..=1_000).contains(&self.corroborating_posts) {
+            return invalid(
+                "event_time.corroborating_posts",
+                "must be between 1 and 1000 (1: any post ahead moves the watermark)",
+            );
+        }
+        if !(1..=1_000_000).contains(&self.max_buffered_posts) {
+            return invalid(
+                "event_time.max_buffered_posts",
+                "must be between 1 and 1000000",
+            );
+        }
+        Ok(())
+    }
 }
 
 impl Default for EventTimeConfig {
@@ -222,6 +319,7 @@ impl DetectorConfig {
         // Bounds first, so that a huge value is named for itself rather than through a
         // rule it breaks as a consequence.
         self.check_bounds()?;
+        self.claims.check()?;
         if self.window_secs == 0 {
             return invalid("window_secs", "must be positive");
         }
@@ -250,6 +348,7 @@ impl DetectorConfig {
         if self.max_active_narratives == 0 || self.max_narrative_terms == 0 {
             return invalid("max_active_narratives", "must be positive");
         }
+        self.event_time.check()?;
         Ok(())
     }
 

@@ -26,8 +26,9 @@
 //! Event time (`created_at`) drives everything; the detector never reads a clock. Windows
 //! close when a post or [`Detector::on_tick`] moves event time past them, one window at a
 //! time, so the narratives are the same whatever the batching or replay speed. A post
-//! older than the latest one seen is counted at the latest time (a stream is expected in
-//! event-time order; the daemon's sources deliver it so).
+//! older than the latest one seen is counted at its own time while its window is still
+//! the current one, and at the latest time (as late) otherwise; the daemon orders posts
+//! by event time before the detector (`watermark`), so few are.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -40,6 +41,7 @@ use vigie_domain::{
 };
 use vigie_tokenize::Analyzer;
 
+use crate::claims::{anchor, ClaimContext, Claims};
 use crate::coordination::{sample, CoordinationMember, CoordinationParams};
 use crate::features::{extract, PostFeatures};
 use crate::hashing::{hash_bytes, pair_hash, MINHASH_LEN};
@@ -60,7 +62,7 @@ const MIN_BRIDGE_POSTS: u32 = 3;
 pub struct DetectorCounters {
     /// Posts observed.
     pub posts_observed: u64,
-    /// Posts older than the latest one seen, counted at the latest time.
+    /// Posts older than the current window, counted at the latest time.
     pub late_posts: u64,
     /// Posts that joined a narrative (back-filled ones included).
     pub posts_in_narratives: u64,
@@ -74,23 +76,37 @@ pub struct DetectorCounters {
     pub narratives_retired: u64,
 }
 
-/// A post of the last windows, kept to back-fill new narratives.
+/// A post of the last windows, kept to back-fill new narratives (and, for claims not yet
+/// reported, kept by their cluster until they are).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-struct RecentPost {
-    id: String,
-    at: i64,
-    window: u32,
-    author: Option<String>,
-    lang: String,
+pub(crate) struct RecentPost {
+    pub id: String,
+    pub at: i64,
+    pub window: u32,
+    pub author: Option<String>,
+    pub lang: String,
     /// Counted term hashes, sorted.
-    terms: Vec<u64>,
-    signature: Option<[u32; MINHASH_LEN]>,
-    links: Vec<String>,
-    hashtags: Vec<String>,
-    engagement: u64,
-    watches: Vec<String>,
-    sample: String,
-    narrative: Option<NarrativeId>,
+    pub terms: Vec<u64>,
+    /// Kind and canonical text of each of `terms`, in the same order.
+    #[serde(default)]
+    pub words: Vec<(TokenKind, String)>,
+    /// Original spelling of each of `terms`, in the same order, space-separated (one
+    /// string: a fraction of the memory of one `String` per term).
+    #[serde(default)]
+    pub surfaces: String,
+    /// Conversation anchor (repost or reply root), see `claims::anchor`.
+    #[serde(default)]
+    pub anchor: Option<crate::claims::Anchor>,
+    pub signature: Option<[u32; MINHASH_LEN]>,
+    pub links: Vec<String>,
+    pub hashtags: Vec<String>,
+    pub engagement: u64,
+    pub watches: Vec<String>,
+    pub sample: String,
+    pub narrative: Option<NarrativeId>,
+    /// The claim cluster it was placed in (`claims`), if any.
+    #[serde(default)]
+    pub claim: Option<u64>,
 }
 
 /// Everything the detector remembers; what a snapshot holds.
@@ -114,6 +130,9 @@ struct DetectorState {
     /// warmed up).
     #[serde(default)]
     started_at: Option<i64>,
+    /// The claims inside the storylines.
+    #[serde(default)]
+    claims: Claims,
 }
 
 /// The detector's state, to store next to the source offsets it covers so that a restart
@@ -138,6 +157,8 @@ pub struct Detector {
     coordination: CoordinationParams,
     ignored: HashSet<String>,
     state: DetectorState,
+    /// Claim events of the post being observed, reported after its storyline events.
+    claim_events: Vec<NarrativeEvent>,
 }
 
 /// A term found bursting in the current post.
@@ -165,6 +186,7 @@ impl Detector {
             retired: VecDeque::new(),
             next_id: 1,
             started_at: None,
+            claims: Claims::default(),
             counters: DetectorCounters::default(),
         };
         let watchlists = Watchlists::new(analyzer, &config.watchlists)?;
@@ -215,12 +237,20 @@ impl Detector {
             coordination,
             ignored,
             state,
+            claim_events: Vec::new(),
         }
     }
 
     /// Returns the configuration.
     pub fn config(&self) -> &DetectorConfig {
         &self.config
+    }
+
+    /// Returns the storyline of the latest observed post, if it joined one (for the
+    /// eval's diagnostics).
+    #[doc(hidden)]
+    pub fn latest_post_storyline(&self) -> Option<NarrativeId> {
+        self.state.recent.back().and_then(|p| p.narrative)
     }
 
     /// Returns the counters.
@@ -240,14 +270,56 @@ impl Detector {
             .and_then(|now| DateTime::<Utc>::from_timestamp(now, 0))
     }
 
-    /// Builds the reported form of every tracked narrative, in id order.
+    /// Builds the reported form of every tracked narrative: the storylines in id order,
+    /// then their claims in id order.
     pub fn narratives(&self) -> Vec<Narrative> {
         let elapsed = self.elapsed();
-        self.state
+        let mut views: Vec<Narrative> = self
+            .state
             .narratives
             .values()
             .map(|n| n.view(elapsed, &self.config, &self.coordination))
-            .collect()
+            .collect();
+        views.extend(
+            self.state
+                .claims
+                .views(elapsed, &self.config, &self.coordination),
+        );
+        views
+    }
+
+    /// Runs `change` on the claims with their context at (time, elapsed share of the
+    /// window, window); returns the claim events it produced.
+    fn with_claims(
+        &mut self,
+        (now, elapsed, window): (i64, f64, u32),
+        change: impl FnOnce(&mut Claims, &mut ClaimContext<'_>, &mut Vec<NarrativeEvent>),
+    ) -> Vec<NarrativeEvent> {
+        let mut events = Vec::new();
+        if !self.config.claims.enabled {
+            return events;
+        }
+        let state = &mut self.state;
+        let mut ctx = ClaimContext {
+            config: &self.config,
+            coordination: &self.coordination,
+            storylines: &state.narratives,
+            now,
+            elapsed,
+            window,
+            next_id: &mut state.next_id,
+        };
+        change(&mut state.claims, &mut ctx, &mut events);
+        events
+    }
+
+    /// Returns (time, elapsed share, window) now, for [`Detector::with_claims`].
+    fn claim_clock(&self) -> (i64, f64, u32) {
+        (
+            self.state.now.unwrap_or_default(),
+            self.elapsed(),
+            self.state.window,
+        )
     }
 
     /// Returns the bytes the detector holds: the sketches, fixed at construction
@@ -262,6 +334,7 @@ impl Detector {
                 std::mem::size_of::<RecentPost>()
                     + p.id.len()
                     + p.sample.len()
+                    + p.surfaces.len()
                     + p.terms.len() * 8
                     + p.links
                         .iter()
@@ -277,7 +350,11 @@ impl Detector {
             .chain(&self.state.retired)
             .map(NarrativeState::memory_bytes)
             .sum();
-        self.sketch_bytes() + recent + narratives + self.state.owners.len() * 24
+        self.sketch_bytes()
+            + recent
+            + narratives
+            + self.state.claims.memory_bytes()
+            + self.state.owners.len() * 24
     }
 
     /// Returns the bytes of the significance sketches: rows × cells × 20 bytes for terms
@@ -307,8 +384,10 @@ impl Detector {
     pub fn observe(&mut self, analyzed: &AnalyzedPost) -> Vec<NarrativeEvent> {
         let mut events = Vec::new();
         let mut at = analyzed.post.created_at.timestamp();
+        // A late post still in the current window is counted at its own time (issue 8);
+        // one of a closed window can only be counted now, as late.
         if let Some(now) = self.state.now {
-            if at < now {
+            if at < now && self.window_of(at) < self.state.window {
                 self.state.counters.late_posts += 1;
                 at = now;
             }
@@ -335,6 +414,18 @@ impl Detector {
             author: post.author.clone(),
             lang: analyzed.analysis.lang.clone(),
             terms: features.terms.iter().map(|t| t.hash).collect(),
+            words: features
+                .terms
+                .iter()
+                .map(|t| (t.kind, t.text.clone()))
+                .collect(),
+            surfaces: features
+                .terms
+                .iter()
+                .map(|t| t.surface.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            anchor: anchor(post),
             signature: features.signature,
             links: features.links,
             hashtags: features.hashtags,
@@ -345,12 +436,23 @@ impl Detector {
             watches,
             sample: sample(&post.text),
             narrative: None,
+            claim: None,
         });
         while self.state.recent.len() > self.config.max_recent_posts {
             self.state.recent.pop_front();
         }
         let index = self.state.recent.len() - 1;
         self.assign(index, &bursting, &mut events);
+        let clock = self.claim_clock();
+        let mut placed = None;
+        let claim_events = {
+            let post = self.state.recent[index].clone();
+            self.with_claims(clock, |claims, ctx, events| {
+                placed = claims.add(&post, ctx, events);
+            })
+        };
+        self.state.recent[index].claim = placed;
+        events.extend(claim_events);
         events
     }
 
@@ -513,16 +615,26 @@ impl Detector {
                 }
             }
             if idle {
-                self.retire(id);
+                self.retire(id, close_time, events);
             }
         }
+        events.extend(
+            self.with_claims((close_time, 0.0, next), |claims, ctx, events| {
+                claims.close_window(next, ctx, events)
+            }),
+        );
     }
 
-    /// Stops tracking a narrative and remembers it for revival.
-    fn retire(&mut self, id: NarrativeId) {
+    /// Stops tracking a narrative and remembers it for revival; its claims retire with
+    /// it (reported at `at`).
+    fn retire(&mut self, id: NarrativeId, at: i64, events: &mut Vec<NarrativeEvent>) {
         let Some(narrative) = self.state.narratives.remove(&id) else {
             return;
         };
+        let window = self.state.window;
+        events.extend(self.with_claims((at, 0.0, window), |claims, ctx, events| {
+            claims.storyline_retired(id, ctx, events)
+        }));
         self.state.owners.retain(|_, owner| *owner != id);
         self.state.bridges.retain(|(a, b, _)| *a != id && *b != id);
         self.state.retired.push_back(narrative);
@@ -631,6 +743,9 @@ impl Detector {
         for id in touched {
             self.reassess(id, events);
         }
+        // Claims change while their storyline does; they are reported after it, so a
+        // reader always knows a claim's storyline before the claim.
+        events.append(&mut self.claim_events);
     }
 
     fn event_time(&self) -> DateTime<Utc> {
@@ -705,7 +820,8 @@ impl Detector {
                 kind: NarrativeEventKind::Retired,
                 narrative: narrative.view(self.elapsed(), &self.config, &self.coordination),
             });
-            self.retire(oldest);
+            let at = self.state.now.unwrap_or_default();
+            self.retire(oldest, at, events);
         }
 
         let revived = self.state.retired.iter().rposition(|retired| {
@@ -733,7 +849,7 @@ impl Detector {
                 narrative.last_burst = at;
                 // A new episode of the story: its members are the posts from now on.
                 narrative.member_ids.clear();
-                narrative.representatives.clear();
+                narrative.clear_evidence();
                 for seed in seed_terms {
                     if !narrative.has_term(seed.hash)
                         && narrative.terms.len() < self.config.max_narrative_terms
@@ -787,7 +903,8 @@ impl Detector {
         }
     }
 
-    /// Makes the recent post at `index` a member of narrative `id`.
+    /// Makes the recent post at `index` a member of narrative `id`, and of the claim of
+    /// `id` it tells.
     fn join(&mut self, id: NarrativeId, index: usize) {
         let post = &mut self.state.recent[index];
         post.narrative = Some(id);
@@ -797,39 +914,26 @@ impl Detector {
             .narratives
             .get_mut(&id)
             .expect("posts join tracked narratives");
-        let author = post.author.as_deref().map(|a| hash_bytes(9, a.as_bytes()));
-        narrative.add_member(
-            &Membership {
-                id: &post.id,
-                at: post.at,
-                window: post.window,
-                author,
-                lang: &post.lang,
-                hashtags: &post.hashtags,
-                engagement: post.engagement,
-                watches: &post.watches,
-                terms: &post.terms,
-            },
-            &self.config,
-        );
-        if let Some(author) = &post.author {
-            let known_before = narrative.coordination_known();
-            narrative.coordination.add(
-                CoordinationMember {
-                    id: post.id.clone(),
-                    author: author.clone(),
-                    at: post.at,
-                    signature: post.signature,
-                    links: post.links.clone(),
-                    sample: post.sample.clone(),
-                },
-                &self.coordination,
-            );
-            if narrative.coordination_due(known_before) {
-                narrative.refresh_coordination(&self.coordination);
-            }
-        }
+        add_member_post(narrative, post, &self.config, &self.coordination);
         self.state.counters.posts_in_narratives += 1;
+        // A post back-filled into a new storyline was clustered when it was observed: its
+        // claim now counts it for this storyline.
+        if let Some(key) = post.claim {
+            let clock = self.claim_clock();
+            let events = self.with_claims(clock, |claims, ctx, events| {
+                claims.vote(key, id, ctx, events)
+            });
+            self.claim_events.extend(events);
+        }
+    }
+
+    /// Re-judges the claims of a storyline whose severity changed.
+    fn reassess_claims(&mut self, parent: NarrativeId) {
+        let clock = self.claim_clock();
+        let events = self.with_claims(clock, |claims, ctx, events| {
+            claims.reassess_children(parent, ctx, events)
+        });
+        self.claim_events.extend(events);
     }
 
     /// Counts a post carrying bursting terms of two narratives; merges them when enough
@@ -894,6 +998,12 @@ impl Detector {
             .expect("bridged narratives are tracked");
         survivor.absorb(absorbed, &self.config, &self.coordination);
         self.state.counters.narratives_merged += 1;
+        let clock = self.claim_clock();
+        let claim_events = self.with_claims(clock, |claims, ctx, events| {
+            claims.storyline_merged(high, low, ctx, events)
+        });
+        self.claim_events.extend(claim_events);
+        let survivor = &self.state.narratives[&low];
         events.push(NarrativeEvent {
             at,
             kind: NarrativeEventKind::Merged {
@@ -943,6 +1053,52 @@ impl Detector {
                 kind: NarrativeEventKind::SeverityChanged { from },
                 narrative: narrative.view(elapsed, &self.config, &self.coordination),
             });
+            self.reassess_claims(id);
+        }
+    }
+}
+
+/// Adds a recent post to a narrative's bookkeeping (storyline or claim): counts,
+/// authors, languages, members and coordination evidence.
+pub(crate) fn add_member_post(
+    narrative: &mut NarrativeState,
+    post: &RecentPost,
+    config: &DetectorConfig,
+    coordination: &CoordinationParams,
+) {
+    let author = post.author.as_deref().map(|a| hash_bytes(9, a.as_bytes()));
+    narrative.add_member(
+        &Membership {
+            id: &post.id,
+            at: post.at,
+            window: post.window,
+            author,
+            lang: &post.lang,
+            hashtags: &post.hashtags,
+            engagement: post.engagement,
+            watches: &post.watches,
+            terms: &post.terms,
+            surfaces: &post.surfaces,
+            sample: &post.sample,
+            signature: post.signature.as_ref(),
+        },
+        config,
+    );
+    if let Some(author) = &post.author {
+        let known_before = narrative.coordination_known();
+        narrative.coordination.add(
+            CoordinationMember {
+                id: post.id.clone(),
+                author: author.clone(),
+                at: post.at,
+                signature: post.signature,
+                links: post.links.clone(),
+                sample: post.sample.clone(),
+            },
+            coordination,
+        );
+        if narrative.coordination_due(known_before) {
+            narrative.refresh_coordination(coordination);
         }
     }
 }
@@ -1091,10 +1247,11 @@ mod tests {
         posts
     }
 
+    /// Returns the alerting storylines (their claims alert with them).
     fn alerting(narratives: &[Narrative]) -> Vec<&Narrative> {
         narratives
             .iter()
-            .filter(|n| n.severity >= Severity::Medium)
+            .filter(|n| n.is_storyline() && n.severity >= Severity::Medium)
             .collect()
     }
 
@@ -1256,9 +1413,9 @@ mod tests {
         for post in &posts[..split] {
             events_resumed.extend(first.observe(post));
         }
-        let json = serde_json::to_string(&first.snapshot()).unwrap();
+        let bytes = rmp_serde::to_vec_named(&first.snapshot()).unwrap();
         drop(first);
-        let snapshot: DetectorSnapshot = serde_json::from_str(&json).unwrap();
+        let snapshot: DetectorSnapshot = rmp_serde::from_slice(&bytes).unwrap();
         let mut resumed = Detector::restore(small_config(), analyzer.clone(), snapshot).unwrap();
         for post in &posts[split..] {
             events_resumed.extend(resumed.observe(post));

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use vigie_domain::{AnalyzedPost, TokenKind};
+use vigie_domain::{AnalyzedPost, Token, TokenKind};
 
 use crate::hashing::{hash_bytes, minhash, term_hash, MINHASH_LEN};
 
@@ -16,6 +16,11 @@ pub(crate) struct PostTerm {
     pub kind: TokenKind,
     /// Its text.
     pub text: String,
+    /// Its most literal original spelling in this post, cut from the post text: a word
+    /// as written (`Захарова` for `захаров`), a hashtag without `#` in its original case,
+    /// a mention as `@name`; the canonical text when the token has no usable offsets
+    /// (hashtags and mentions given by the producer, a domain not spelled in its link).
+    pub surface: String,
 }
 
 /// Detection's view of one post.
@@ -43,6 +48,45 @@ fn counted(kind: TokenKind) -> bool {
         kind,
         TokenKind::Word | TokenKind::Hashtag | TokenKind::Mention | TokenKind::Domain
     )
+}
+
+/// Returns the original spelling of a token in `text` (see [`PostTerm::surface`]).
+/// Offsets come from the analyzer; an offset out of range or off a character boundary
+/// yields the canonical text rather than a panic, and so does a spelling with spaces,
+/// which a label could not show as one word.
+pub(crate) fn surface(text: &str, token: &Token) -> String {
+    let (from, to) = (token.offset_from as usize, token.offset_to as usize);
+    let written = if from < to { text.get(from..to) } else { None };
+    let canonical = || match token.kind {
+        TokenKind::Mention => format!("@{}", token.text),
+        _ => token.text.clone(),
+    };
+    let Some(written) = written else {
+        return canonical();
+    };
+    let spelled = match token.kind {
+        TokenKind::Hashtag => written.trim_start_matches(['#', '＃']).to_owned(),
+        TokenKind::Mention => {
+            let name = written.trim_start_matches(['@', '＠']);
+            format!("@{name}")
+        }
+        // A domain's offsets span its whole link; keep the domain as the link spells it.
+        TokenKind::Domain => {
+            let lowered = written.to_lowercase();
+            lowered
+                .find(&token.text)
+                .filter(|_| lowered.len() == written.len())
+                .and_then(|start| written.get(start..start + token.text.len()))
+                .map_or_else(|| token.text.clone(), str::to_owned)
+        }
+        _ => written.to_owned(),
+    };
+    if spelled.trim_start_matches(['@', '＠']).is_empty() || spelled.contains(char::is_whitespace)
+    {
+        canonical()
+    } else {
+        spelled
+    }
 }
 
 /// Extracts the features of a post; `ignored` holds folded terms never counted.
@@ -81,6 +125,7 @@ pub(crate) fn extract(
             hash,
             kind: token.kind,
             text: token.text.clone(),
+            surface: surface(&post.post.text, token),
         });
     }
     priority.sort_unstable();
@@ -164,5 +209,39 @@ mod tests {
         assert_eq!(first.kind, TokenKind::Hashtag);
         assert!(features.signature.is_some());
         assert_eq!(features.links, vec!["t.co/x".to_owned()]);
+    }
+
+    #[test]
+    fn surfaces_are_cut_from_the_text_as_written() {
+        let analyzer = Analyzer::new(AnalyzerConfig::default());
+        let text = "Захарова: МИД Бельгии @UN_News #KochFarms http://WWW.Example.com/a";
+        let mut post = Post::for_test("1", text, Utc.timestamp_opt(0, 0).unwrap());
+        post.lang = Some("ru".into());
+        post.hashtags = vec!["GivenOnly".into()];
+        let analyzed = AnalyzedPost {
+            analysis: analyzer.analyze_post(&post),
+            post,
+        };
+        let features = extract(&analyzed, &HashSet::new(), 3);
+        let surfaces: Vec<&str> = features.terms.iter().map(|t| t.surface.as_str()).collect();
+        for expected in [
+            "Захарова",
+            "МИД",
+            "Бельгии",
+            "@UN_News",
+            "KochFarms",
+            "Example.com",
+        ] {
+            assert!(surfaces.contains(&expected), "{expected} in {surfaces:?}");
+        }
+        // A hashtag given by the producer has no offsets: its canonical text.
+        assert!(surfaces.contains(&"givenonly"), "{surfaces:?}");
+        // Bad offsets never panic.
+        let mut token = analyzed.analysis.tokens[0].clone();
+        for (from, to) in [(0, 1000), (1, 2), (5, 3), (u32::MAX, u32::MAX)] {
+            token.offset_from = from;
+            token.offset_to = to;
+            assert!(!surface(text, &token).is_empty());
+        }
     }
 }

@@ -19,6 +19,7 @@
 //! - `coordination`: near-duplicates, shared links, repeat accounts.
 //! - `watchlist`: standing queries and watched domains or accounts.
 //! - `detector`: puts them together.
+//! - `watermark`: orders posts by event time behind per-partition watermarks.
 //!
 //! # Memory
 //!
@@ -29,17 +30,23 @@
 //! coordination members each, and 64 retired narratives.
 #![warn(missing_docs)]
 
+mod claims;
 mod config;
 mod coordination;
 mod detector;
 mod error;
+mod evidence;
 mod features;
 mod hashing;
 mod narrative;
 mod sketch;
 mod watchlist;
+mod watermark;
 
 pub use config::{ClaimConfig, DetectorConfig, EventTimeConfig};
 pub use detector::{Detector, DetectorCounters, DetectorSnapshot};
 pub use error::DetectError;
 pub use watchlist::{WatchEntry, Watchlists};
+pub use watermark::{
+    tie_of, EventTimeOrderer, OrdererCounters, OrdererSnapshot, PartitionKey, Released,
+};

@@ -6,10 +6,13 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use vigie_domain::{
-    Narrative, NarrativeId, NarrativeStatus, Severity, TermSignal, TokenKind, WatchMatch,
+    Narrative, NarrativeId, NarrativeStatus, RepresentativePost, Severity, TermSignal, TokenKind,
+    WatchMatch,
 };
 
 use crate::coordination::{CoordinationParams, CoordinationShares, CoordinationState};
+use crate::evidence::{self, Candidate, SurfaceForms};
+use crate::hashing::{estimated_jaccard, term_hash, MINHASH_LEN};
 use crate::sketch::{signitrend_z, Significance};
 use crate::DetectorConfig;
 
@@ -17,10 +20,13 @@ use crate::DetectorConfig;
 const MAX_AUTHORS: usize = 50_000;
 /// Most hashtags counted per narrative.
 const MAX_HASHTAGS: usize = 64;
-/// Representative posts kept.
+/// Representative posts shown.
 const REPRESENTATIVES: usize = 5;
-/// Terms and hashtags in a label.
-const LABEL_TERMS: usize = 5;
+/// Member posts kept as evidence (candidate headlines and representatives), each
+/// standing for its near-duplicates.
+const MAX_EVIDENCE: usize = 16;
+/// Words and hashtags in a label.
+const LABEL_PARTS: usize = 6;
 
 /// A term that defines a narrative.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -66,6 +72,202 @@ pub(crate) struct Membership<'a> {
     pub watches: &'a [String],
     /// Hashes of the post's counted terms, sorted.
     pub terms: &'a [u64],
+    /// The original spellings of `terms`, in the same order, separated by single spaces;
+    /// empty when unknown (a post buffered by an older version).
+    pub surfaces: &'a str,
+    /// A bounded sample of its text.
+    pub sample: &'a str,
+    /// Its MinHash signature.
+    pub signature: Option<&'a [u32; MINHASH_LEN]>,
+}
+
+/// A member post kept as evidence: a candidate for the headline and the representatives,
+/// standing for the member posts with near-identical text that joined after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub(crate) struct EvidencePost {
+    pub id: String,
+    /// Bounded sample of its text.
+    pub text: String,
+    pub lang: String,
+    pub at: i64,
+    pub signature: Option<[u32; MINHASH_LEN]>,
+    /// Its normalised text ([`evidence::normalized`]).
+    pub key: String,
+    /// Hashes of its counted terms, sorted.
+    pub terms: Vec<u64>,
+    /// Its hashtags, folded.
+    #[serde(default)]
+    pub hashtags: Vec<String>,
+    /// Member posts it stands for, itself included.
+    pub copies: u32,
+    /// Its centrality when last scored (see `add_evidence`).
+    #[serde(default)]
+    pub score: Share,
+}
+
+/// A share of a narrative's posts, kept as integers so that it survives a snapshot
+/// exactly (a float may come back one unit off, and decide an eviction differently).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Share {
+    /// Summed posts (a post carrying two terms counts for each).
+    pub posts: u64,
+    /// Out of this many posts.
+    pub of: u64,
+}
+
+impl Share {
+    fn value(self) -> f64 {
+        self.posts as f64 / self.of.max(1) as f64
+    }
+
+    /// Compares the two shares' values exactly (`posts / of`).
+    fn compare(self, other: Share) -> std::cmp::Ordering {
+        (u128::from(self.posts) * u128::from(other.of.max(1)))
+            .cmp(&(u128::from(other.posts) * u128::from(self.of.max(1))))
+    }
+}
+
+impl EvidencePost {
+    fn duplicates(&self, key: &str, signature: Option<&[u32; MINHASH_LEN]>, jaccard: f64) -> bool {
+        evidence::same_text(&self.key, key)
+            || match (&self.signature, signature) {
+                (Some(a), Some(b)) => estimated_jaccard(a, b) >= jaccard,
+                _ => false,
+            }
+    }
+}
+
+/// What a post's centrality is measured against: a narrative's terms and hashtags with
+/// the number of its posts carrying each.
+struct Profile<'a> {
+    terms: &'a [NarrativeTerm],
+    hashtags: &'a BTreeMap<String, u32>,
+    posts_total: u64,
+}
+
+impl Profile<'_> {
+    /// Returns how central a post is: the share of the narrative's posts carrying each
+    /// of its terms and hashtags, summed. The post that says what most members say scores
+    /// highest, whatever it carried when it joined. Hashtags count through the
+    /// narrative's hashtag counts (all its posts), not as terms, so as not to count twice.
+    fn centrality(&self, post: &EvidencePost) -> Share {
+        self.centrality_of(&post.terms, &post.hashtags)
+    }
+
+    /// [`Profile::centrality`] of a post with these sorted term hashes and hashtags.
+    fn centrality_of(&self, post_terms: &[u64], post_hashtags: &[String]) -> Share {
+        let terms: u64 = self
+            .terms
+            .iter()
+            .filter(|t| t.kind != TokenKind::Hashtag && post_terms.binary_search(&t.hash).is_ok())
+            .map(|t| u64::from(t.narrative_posts))
+            .sum();
+        let hashtags: u64 = post_hashtags
+            .iter()
+            .filter_map(|tag| self.hashtags.get(tag))
+            .map(|posts| u64::from(*posts))
+            .sum();
+        Share {
+            posts: terms + hashtags,
+            of: self.posts_total,
+        }
+    }
+}
+
+/// Posts after which the kept evidence is scored again against the narrative's current
+/// counts; in between, a newcomer is compared with the scores they had.
+const RESCORE_POSTS: u64 = 64;
+
+/// Adds one piece of evidence to a bounded set: counted as a copy of a near-duplicate
+/// already kept (which takes the newcomer's text if it is more central), or kept in
+/// place of the least central one when it is more central (ties keep the older). The
+/// owned evidence is built only when kept: most members of a big story are copies, and
+/// a copy costs a comparison, not a clone. Kept scores are refreshed every
+/// `RESCORE_POSTS` posts rather than at every post, which would cost a scoring of every
+/// kept post per member.
+fn add_evidence(
+    kept: &mut Vec<EvidencePost>,
+    incoming: Incoming<'_>,
+    jaccard: f64,
+    profile: &Profile<'_>,
+) {
+    let score = profile.centrality_of(incoming.terms, incoming.hashtags);
+    if let Some(same) = kept
+        .iter_mut()
+        .find(|e| e.duplicates(&incoming.key, incoming.signature, jaccard))
+    {
+        let copies = same.copies.saturating_add(incoming.copies);
+        if score.compare(profile.centrality(same)).is_gt() {
+            *same = incoming.into_owned(score);
+        }
+        same.copies = copies;
+        return;
+    }
+    if kept.len() < MAX_EVIDENCE {
+        kept.push(incoming.into_owned(score));
+        return;
+    }
+    if profile.posts_total % RESCORE_POSTS == 0 {
+        for post in kept.iter_mut() {
+            post.score = profile.centrality(post);
+        }
+    }
+    let weakest = (0..kept.len())
+        .min_by(|&a, &b| {
+            kept[a]
+                .score
+                .compare(kept[b].score)
+                .then(kept[a].copies.cmp(&kept[b].copies))
+                .then(kept[b].at.cmp(&kept[a].at))
+        })
+        .expect("the evidence is full, so not empty");
+    if score.compare(kept[weakest].score).is_gt() {
+        kept[weakest] = incoming.into_owned(score);
+    }
+}
+
+/// A post offered as evidence, borrowed until kept.
+struct Incoming<'a> {
+    id: &'a str,
+    text: &'a str,
+    lang: &'a str,
+    at: i64,
+    signature: Option<&'a [u32; MINHASH_LEN]>,
+    key: std::borrow::Cow<'a, str>,
+    terms: &'a [u64],
+    hashtags: &'a [String],
+    copies: u32,
+}
+
+impl Incoming<'_> {
+    fn of(post: &EvidencePost) -> Incoming<'_> {
+        Incoming {
+            id: &post.id,
+            text: &post.text,
+            lang: &post.lang,
+            at: post.at,
+            signature: post.signature.as_ref(),
+            key: std::borrow::Cow::Borrowed(&post.key),
+            terms: &post.terms,
+            hashtags: &post.hashtags,
+            copies: post.copies,
+        }
+    }
+
+    fn into_owned(self, score: Share) -> EvidencePost {
+        EvidencePost {
+            id: self.id.to_owned(),
+            text: self.text.to_owned(),
+            lang: self.lang.to_owned(),
+            at: self.at,
+            signature: self.signature.copied(),
+            key: self.key.into_owned(),
+            terms: self.terms.to_vec(),
+            hashtags: self.hashtags.to_vec(),
+            copies: self.copies,
+            score,
+        }
+    }
 }
 
 /// A narrative being tracked.
@@ -100,8 +302,12 @@ pub(crate) struct NarrativeState {
     pub hashtags: BTreeMap<String, u32>,
     /// (window counted in, id) of the most recent member posts, oldest first.
     pub member_ids: VecDeque<(u32, String)>,
-    /// (terms carried, time, id) of the best-covering posts.
-    pub representatives: Vec<(u32, i64, String)>,
+    /// Member posts kept as evidence, each standing for its near-duplicates (bounded).
+    #[serde(default)]
+    pub evidence: Vec<EvidencePost>,
+    /// Original spellings of its terms and of its posts' hashtags (bounded).
+    #[serde(default)]
+    pub forms: SurfaceForms,
     pub coordination: CoordinationState,
     /// Coordination score, refreshed on a schedule (see `refresh_coordination`).
     pub coordination_score: f64,
@@ -136,7 +342,8 @@ impl NarrativeState {
             languages: BTreeMap::new(),
             hashtags: BTreeMap::new(),
             member_ids: VecDeque::new(),
-            representatives: Vec::new(),
+            evidence: Vec::new(),
+            forms: SurfaceForms::default(),
             coordination: CoordinationState::default(),
             coordination_score: 0.0,
             watch_matches: BTreeMap::new(),
@@ -218,11 +425,29 @@ impl NarrativeState {
         for watch in member.watches {
             *self.watch_matches.entry(watch.clone()).or_insert(0) += 1;
         }
-        let mut carried = 0;
+        let surfaces: Vec<&str> = member.surfaces.split(' ').collect();
+        let surface = |index: usize| {
+            (surfaces.len() == member.terms.len())
+                .then(|| surfaces[index])
+                .filter(|s| !s.is_empty())
+        };
         for term in &mut self.terms {
-            if member.terms.binary_search(&term.hash).is_ok() {
+            if let Ok(index) = member.terms.binary_search(&term.hash) {
                 term.narrative_posts += 1;
-                carried += 1;
+                if let Some(spelling) = surface(index) {
+                    self.forms.add(term.hash, spelling);
+                }
+            }
+        }
+        // Hashtags label a story too (see `view`): count their spellings.
+        for tag in member.hashtags {
+            let hash = term_hash(TokenKind::Hashtag, tag);
+            if let Ok(index) = member.terms.binary_search(&hash) {
+                if let Some(spelling) = surface(index) {
+                    if !self.has_term(hash) {
+                        self.forms.add(hash, spelling);
+                    }
+                }
             }
         }
         self.member_ids
@@ -230,11 +455,100 @@ impl NarrativeState {
         while self.member_ids.len() > config.max_member_ids {
             self.member_ids.pop_front();
         }
-        self.representatives
-            .push((carried, member.at, member.id.to_owned()));
-        self.representatives
-            .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        self.representatives.truncate(REPRESENTATIVES);
+        let incoming = Incoming {
+            id: member.id,
+            text: member.sample,
+            lang: member.lang,
+            at: member.at,
+            signature: member.signature,
+            key: std::borrow::Cow::Owned(evidence::normalized(member.sample)),
+            terms: member.terms,
+            hashtags: member.hashtags,
+            copies: 1,
+        };
+        let profile = Profile {
+            terms: &self.terms,
+            hashtags: &self.hashtags,
+            posts_total: self.posts_total,
+        };
+        add_evidence(
+            &mut self.evidence,
+            incoming,
+            config.near_duplicate_jaccard,
+            &profile,
+        );
+    }
+
+    /// Returns the representative posts, most central first (see `centrality`), one
+    /// per near-duplicate group of the evidence, with the member posts each stands for.
+    pub fn representatives(&self, jaccard: f64) -> Vec<RepresentativePost> {
+        let profile = Profile {
+            terms: &self.terms,
+            hashtags: &self.hashtags,
+            posts_total: self.posts_total,
+        };
+        let candidates: Vec<Candidate<'_>> = self
+            .evidence
+            .iter()
+            .map(|post| Candidate {
+                id: &post.id,
+                text: &post.text,
+                lang: &post.lang,
+                signature: post.signature.as_ref(),
+                centrality: profile.centrality(post).value(),
+            })
+            .collect();
+        let keys: Vec<String> = self.evidence.iter().map(|e| e.key.clone()).collect();
+        evidence::groups_by_key(&candidates, &keys, jaccard)
+            .into_iter()
+            .take(REPRESENTATIVES)
+            .map(|group| {
+                let head = &self.evidence[group[0]];
+                RepresentativePost {
+                    post_id: head.id.clone(),
+                    text: head.text.clone(),
+                    lang: head.lang.clone(),
+                    copies: group
+                        .iter()
+                        .map(|&i| self.evidence[i].copies)
+                        .fold(0u32, u32::saturating_add),
+                }
+            })
+            .collect()
+    }
+
+    /// Returns the label: the words and hashtags most of its posts carry, as they
+    /// spell them.
+    pub fn label(&self) -> String {
+        let mut parts: Vec<(u32, f64, u64, &str, TokenKind)> = self
+            .terms
+            .iter()
+            .map(|t| (t.narrative_posts, t.best.z, t.hash, t.text.as_str(), t.kind))
+            .collect();
+        for (tag, posts) in &self.hashtags {
+            let hash = term_hash(TokenKind::Hashtag, tag);
+            if !self.has_term(hash) {
+                parts.push((
+                    *posts,
+                    f64::NEG_INFINITY,
+                    hash,
+                    tag.as_str(),
+                    TokenKind::Hashtag,
+                ));
+            }
+        }
+        // Stable: among equals, defining terms (in their order) before hashtags.
+        parts.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));
+        let terms: Vec<(u64, &str, TokenKind)> = parts
+            .into_iter()
+            .map(|(_, _, hash, text, kind)| (hash, text, kind))
+            .collect();
+        evidence::label(&terms, &self.forms, LABEL_PARTS)
+    }
+
+    /// Forgets the evidence of a past episode (on revival); spellings stay valid.
+    pub fn clear_evidence(&mut self) {
+        self.evidence.clear();
     }
 
     /// Recomputes the coordination score after every post while the narrative is small
@@ -373,13 +687,7 @@ impl NarrativeState {
             .take(10)
             .map(|(tag, _)| tag.clone())
             .collect();
-        let mut label_parts: Vec<String> = terms
-            .iter()
-            .filter(|t| t.kind != TokenKind::Hashtag)
-            .take(LABEL_TERMS)
-            .map(|t| t.text.clone())
-            .collect();
-        label_parts.extend(hashtags.iter().take(LABEL_TERMS).map(|t| format!("#{t}")));
+        let representatives = self.representatives(config.near_duplicate_jaccard);
         let mut languages: Vec<(String, u32)> = self
             .languages
             .iter()
@@ -392,8 +700,11 @@ impl NarrativeState {
         Narrative {
             id: self.id,
             parent: None,
-            label: label_parts.join(" "),
-            headline: String::new(),
+            label: self.label(),
+            headline: representatives
+                .first()
+                .map(|r| r.text.clone())
+                .unwrap_or_default(),
             terms: terms
                 .iter()
                 .map(|t| TermSignal {
@@ -428,12 +739,8 @@ impl NarrativeState {
                 .filter(|(window, _)| window + 1 >= self.window)
                 .map(|(_, id)| id.clone())
                 .collect(),
-            representative_post_ids: self
-                .representatives
-                .iter()
-                .map(|(_, _, id)| id.clone())
-                .collect(),
-            representatives: Vec::new(),
+            representative_post_ids: representatives.iter().map(|r| r.post_id.clone()).collect(),
+            representatives,
             coordination,
             watch_matches: self
                 .watch_matches
@@ -498,10 +805,21 @@ impl NarrativeState {
         while self.member_ids.len() > config.max_member_ids {
             self.member_ids.pop_front();
         }
-        self.representatives.extend(other.representatives);
-        self.representatives
-            .sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-        self.representatives.truncate(REPRESENTATIVES);
+        // After the terms and counts are merged, so centrality is the merged story's.
+        let profile = Profile {
+            terms: &self.terms,
+            hashtags: &self.hashtags,
+            posts_total: self.posts_total,
+        };
+        for post in &other.evidence {
+            add_evidence(
+                &mut self.evidence,
+                Incoming::of(post),
+                config.near_duplicate_jaccard,
+                &profile,
+            );
+        }
+        self.forms.absorb(&other.forms);
         self.coordination.absorb(other.coordination, params);
         self.coordination_score = self
             .coordination
@@ -523,6 +841,20 @@ impl NarrativeState {
             + self.member_ids.len() * 48
             + (self.languages.len() + self.hashtags.len()) * 48
             + self.coordination.memory_bytes()
+            + self
+                .evidence
+                .iter()
+                .map(|e| {
+                    std::mem::size_of::<EvidencePost>()
+                        + e.id.len()
+                        + e.text.len()
+                        + e.key.len()
+                        + e.lang.len()
+                        + e.terms.len() * 8
+                        + e.hashtags.iter().map(|t| 24 + t.len()).sum::<usize>()
+                })
+                .sum::<usize>()
+            + self.forms.memory_bytes()
     }
 }
 
@@ -542,6 +874,9 @@ mod tests {
             engagement: 0,
             watches: &[],
             terms: &[],
+            surfaces: "",
+            sample: id,
+            signature: None,
         }
     }
 
@@ -611,6 +946,85 @@ mod tests {
         // Among equally rare seeds, the most significant one.
         let tied = vec![term(1, 0.0, 0.5, 3.0, 0), term(2, 0.0, 0.1, 6.0, 0)];
         assert_eq!(NarrativeState::seed_baseline(&tied).z, 6.0);
+    }
+
+    fn evidence_member<'a>(
+        id: &'a str,
+        sample: &'a str,
+        terms: &'a [u64],
+        surfaces: &'a str,
+    ) -> Membership<'a> {
+        Membership {
+            sample,
+            terms,
+            surfaces,
+            lang: if id.starts_with("fr") { "fr" } else { "en" },
+            ..member(id, 0)
+        }
+    }
+
+    #[test]
+    fn issue_8_evidence_is_one_post_per_copy_group_with_spellings_and_a_headline() {
+        let config = DetectorConfig::default();
+        let params = CoordinationParams {
+            jaccard: 0.8,
+            near_duplicate_window_secs: 3600,
+            interval_secs: 300,
+            min_accounts: 3,
+            synchronized_min_groups: 2,
+            prior_posts: 10.0,
+            window_secs: 3600,
+        };
+        let seeds = vec![term(1, 0.0, 0.0, 4.0, 0), term(2, 0.0, 0.0, 4.0, 0)];
+        let mut a = NarrativeState::new(NarrativeId(1), seeds.clone(), 0, 0);
+        let story = "The PLANT exploded in Centerville this morning";
+        let ids: Vec<String> = (0..5).map(|i| format!("copy{i}")).collect();
+        for id in &ids {
+            a.add_member(
+                &evidence_member(id, story, &[1, 2], "PLANT exploded"),
+                &config,
+            );
+        }
+        // A copy with a word added, and a post that says something else.
+        let omg = format!("OMG {story} http://t.co/x");
+        a.add_member(
+            &evidence_member("omg", &omg, &[1, 2], "plant exploded"),
+            &config,
+        );
+        a.add_member(
+            &evidence_member("fr1", "Une usine de Centerville", &[1], "plant"),
+            &config,
+        );
+        let view = a.view(0.0, &config, &params);
+        assert_eq!(view.headline, story);
+        let shown: Vec<(&str, u32, &str)> = view
+            .representatives
+            .iter()
+            .map(|r| (r.post_id.as_str(), r.copies, r.lang.as_str()))
+            .collect();
+        assert_eq!(shown, [("copy0", 6, "en"), ("fr1", 1, "fr")]);
+        assert_eq!(view.representative_post_ids, ["copy0", "fr1"]);
+        assert_eq!(view.label, "PLANT exploded");
+
+        // Absorbing a narrative with more copies of the same text merges the groups and
+        // the spellings.
+        let mut b = NarrativeState::new(NarrativeId(2), seeds, 0, 0);
+        for id in ["b0", "b1", "b2"] {
+            b.add_member(
+                &evidence_member(id, story, &[1, 2], "plant Exploded"),
+                &config,
+            );
+        }
+        a.absorb(b, &config, &params);
+        let view = a.view(0.0, &config, &params);
+        assert_eq!(view.representatives[0].copies, 9);
+        assert_eq!(view.representatives.len(), 2);
+        assert_eq!(view.label, "PLANT exploded");
+        // Revival forgets the evidence of the past episode, not the spellings.
+        a.clear_evidence();
+        let view = a.view(0.0, &config, &params);
+        assert!(view.representatives.is_empty() && view.headline.is_empty());
+        assert_eq!(view.label, "PLANT exploded");
     }
 
     #[test]

@@ -88,6 +88,8 @@ pub(crate) fn run(
                     stream_index: index,
                     repeat: entry.alerted,
                     label: format!("#{tag}"),
+                    headline: String::new(),
+                    parent: None,
                     member_post_ids: entry.posts.iter().map(|(_, id)| id.clone()).collect(),
                     coordination: 0.0,
                     severity: Severity::Medium,

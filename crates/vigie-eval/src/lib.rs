@@ -22,14 +22,25 @@
 //! window against an exact EWMA mean and variance, alerting at z ≥ 3 with the detector's
 //! minimum post count.
 //!
+//! Alerts are scored at two levels (issue 8, point 6). The *storyline* level takes the
+//! alerts of storylines (narratives without a parent) and computes the metrics above;
+//! the baseline is compared with it. The *narrative* (claim) level takes the alerts of
+//! claims (narratives with a parent), each citing the claim's own posts: narrative
+//! recall, duplicates per recalled narrative, purity, cross-language joins and a table
+//! of the largest claims (see the `claims` module); narrative recall when any alert
+//! counts is reported beside it, comparable with the single-level figure.
+//!
 //! This crate reads files and measures; it does not tune anything by itself. The sweep
-//! reruns the detector with each main parameter at ±20% on the same analyzed posts.
+//! reruns the detector with each main parameter at ±20% on the same analyzed posts, the
+//! claim parameters included, and reports both levels' recall per row.
 #![warn(missing_docs)]
 
 mod baseline;
+mod claims;
 mod load;
 mod metrics;
 mod report;
+mod sweep;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -37,13 +48,17 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use vigie_detect::{DetectError, Detector, DetectorConfig};
+use vigie_detect::{
+    tie_of, DetectError, Detector, DetectorConfig, EventTimeOrderer, PartitionKey, Released,
+};
 use vigie_domain::{NarrativeEvent, NarrativeEventKind, NarrativeId, Severity};
 use vigie_tokenize::{Analyzer, AnalyzerConfig};
 
+pub use claims::{ClaimRow, CrossLanguageReport, NarrativeLevelReport, LARGEST_CLAIMS};
 pub use load::{load_labelled, Labelled, LabelledPost};
 pub use metrics::{Alert, CoordinationSummary, EventReport, MethodReport};
-pub use report::{EvalReport, FocusReport, SweepRow};
+pub use report::{EvalReport, FocusReport};
+pub use sweep::{SweepRow, SweepWorst, WorstChange};
 
 /// What can go wrong in an evaluation.
 #[derive(Debug, thiserror::Error)]
@@ -116,20 +131,24 @@ pub fn run_eval(
     let started = Instant::now();
     let run = replay(&labelled, detector_config, &analyzer, options)?;
     let detect_secs = started.elapsed().as_secs_f64();
-    let detector = metrics::measure("vigie-detect", &labelled, &run.alerts, options);
-    let per_event = metrics::per_event(&labelled, &run.alerts, &run.coordination, options);
+    let detector = metrics::measure("vigie-detect", &labelled, &run.storyline_alerts, options);
+    let narratives = claims::measure(&labelled, &run.storyline_alerts, &run.claim_alerts, options);
+    let per_event =
+        metrics::per_event(&labelled, &run.storyline_alerts, &run.coordination, options);
     let baseline_alerts = baseline::run(&labelled, detector_config, options);
     let baseline = metrics::measure("hashtag z-score", &labelled, &baseline_alerts, options);
     let focus = options
         .focus_hashtag
         .as_deref()
-        .map(|tag| report::focus(tag, &labelled, &run.alerts, &run.coordination));
+        .map(|tag| report::focus(tag, &labelled, &run.storyline_alerts, &run.coordination));
 
     let mut sweep = Vec::new();
     if options.sweep {
-        for (parameter, config) in report::sweep_configs(detector_config) {
+        for (parameter, config) in sweep::configs(detector_config) {
             let run = replay(&labelled, &config, &analyzer, options)?;
-            let measured = metrics::measure("sweep", &labelled, &run.alerts, options);
+            let storylines = metrics::measure("sweep", &labelled, &run.storyline_alerts, options);
+            let claims =
+                claims::measure(&labelled, &run.storyline_alerts, &run.claim_alerts, options);
             // The most coordinated labelled event, to check that organic events stay
             // below a campaign whatever the parameters.
             let max_event_coordination = run
@@ -142,24 +161,24 @@ pub fn run_eval(
                 let tag = tag.trim_start_matches('#').to_lowercase();
                 run.coordination.get(&format!("#{tag}")).map(|c| c.score)
             });
-            sweep.push(SweepRow {
+            sweep.push(SweepRow::new(
+                parameter,
+                (&detector, &narratives),
+                (&storylines, &claims),
                 max_event_coordination,
                 focus_coordination,
-                parameter,
-                event_recall: measured.event_recall,
-                narrative_recall: measured.narrative_recall,
-                purity: measured.purity,
-                duplicates_per_event: measured.duplicates_per_event,
-                background_alerts_per_day: measured.background_alerts_per_day,
-            });
+            ));
         }
     }
+    let sweep_worst = SweepWorst::of(&sweep);
     Ok(EvalReport::new(
         &labelled,
         detector,
+        narratives,
         baseline,
         per_event,
         sweep,
+        sweep_worst,
         focus,
         run.memory_bytes,
         run.sketch_bytes,
@@ -170,7 +189,10 @@ pub fn run_eval(
 
 /// What one detector replay produced.
 struct Replay {
-    alerts: Vec<Alert>,
+    /// Alerts of storylines (narratives without a parent), in stream order.
+    storyline_alerts: Vec<Alert>,
+    /// Alerts of claims (narratives with a parent), in stream order.
+    claim_alerts: Vec<Alert>,
     /// Per label (event, or `#tag` for the focus hashtag), the coordination of the
     /// narratives whose cited posts carried it; see [`AlertCollector::coordination_of`].
     coordination: BTreeMap<String, CoordinationSummary>,
@@ -220,9 +242,38 @@ fn replay(
         Detector::new(config.clone(), analyzer.clone()).map_err(EvalError::Detector)?;
     let labels = coordination_labels(labelled, options.focus_hashtag.as_deref());
     let mut collector = AlertCollector::new(options.alert_severity, &labels);
+    // Posts reach the detector as in the daemon: through the event-time orderer (one
+    // stream, as a file replay), so the eval measures the order the daemon detects in.
+    let mut orderer: EventTimeOrderer<usize> =
+        EventTimeOrderer::new(&config.event_time).map_err(EvalError::Detector)?;
+    let mut observe = |released: Released<usize>, collector: &mut AlertCollector<'_>| {
+        let post = &labelled.posts[released.item].analyzed;
+        let events = if released.count_at == released.event_time {
+            detector.observe(post)
+        } else {
+            // Held ahead and never corroborated: counted at the time released.
+            let mut post = post.clone();
+            if let Some(at) = chrono::DateTime::from_timestamp(released.count_at, 0) {
+                post.post.created_at = at;
+            }
+            detector.observe(&post)
+        };
+        collector.collect(released.item, &events);
+    };
     for (index, post) in labelled.posts.iter().enumerate() {
-        let events = detector.observe(&post.analyzed);
-        collector.collect(index, &events);
+        let post = &post.analyzed.post;
+        orderer.push(
+            &PartitionKey::file(),
+            post.created_at.timestamp(),
+            tie_of(&post.id),
+            index,
+        );
+        while let Some(released) = orderer.pop_ready() {
+            observe(released, &mut collector);
+        }
+    }
+    for released in orderer.flush() {
+        observe(released, &mut collector);
     }
     if let Some(last) = labelled.posts.last() {
         let end = last.analyzed.post.created_at
@@ -230,9 +281,14 @@ fn replay(
         let events = detector.on_tick(end);
         collector.collect(labelled.posts.len(), &events);
     }
+    let (claim_alerts, storyline_alerts) = collector
+        .alerts
+        .into_iter()
+        .partition(|alert| alert.parent.is_some());
     Ok(Replay {
         coordination: collector.coordination,
-        alerts: collector.alerts,
+        storyline_alerts,
+        claim_alerts,
         memory_bytes: detector.memory_bytes(),
         sketch_bytes: detector.sketch_bytes(),
     })
@@ -296,7 +352,11 @@ impl<'a> AlertCollector<'a> {
     fn collect(&mut self, stream_index: usize, events: &[NarrativeEvent]) {
         for event in events {
             let narrative = &event.narrative;
-            self.coordination_of(narrative);
+            if narrative.is_storyline() {
+                // Coordination per event stays judged on storylines, as before claims:
+                // a claim is a subset of its storyline's posts.
+                self.coordination_of(narrative);
+            }
             if let NarrativeEventKind::Merged { absorbed, .. } = event.kind {
                 // The absorbed narrative's story goes on in the survivor.
                 let absorbed_above = self.above.remove(&absorbed).unwrap_or(false);
@@ -315,6 +375,8 @@ impl<'a> AlertCollector<'a> {
                         stream_index,
                         repeat: was.is_some(),
                         label: narrative.label.clone(),
+                        headline: narrative.headline.clone(),
+                        parent: narrative.parent.map(|id| id.to_string()),
                         // The posts that made it burst, not its whole history: a
                         // narrative that started on background chatter and grew on an
                         // event's posts is, at its alert, about the event.
@@ -409,12 +471,18 @@ mod tests {
         assert_eq!(report.detector.background_alerts, 0);
         assert!(report.detector.seen_share_median.unwrap() < 0.5);
         assert_eq!(report.detector.narratives, 2);
-        assert_eq!(report.sweep.len(), 16);
+        assert_eq!(report.sweep.len(), 22);
         let focus = report.focus.as_ref().unwrap();
         assert!(focus.posts_before_alert.unwrap() < 40, "{focus:?}");
+        assert_eq!(report.narratives.narratives, 2);
+        assert!(report.sweep_worst.event_recall.is_some());
         let table = report.to_table();
         assert!(
-            table.contains("event recall") && table.contains("damburst"),
+            table.contains("event recall")
+                && table.contains("damburst")
+                && table.contains("NARRATIVE (CLAIM) LEVEL")
+                && table.contains("claims.min_posts × 1.2")
+                && table.contains("thread0"),
             "{table}"
         );
         serde_json::to_string(&report).unwrap();

@@ -24,6 +24,10 @@ pub struct Alert {
     pub repeat: bool,
     /// The narrative's label.
     pub label: String,
+    /// The narrative's headline (empty for the baseline or when unknown).
+    pub headline: String,
+    /// The storyline of a claim narrative; `None` for a storyline (and the baseline).
+    pub parent: Option<String>,
     /// The member post ids the alert cites.
     pub member_post_ids: Vec<String>,
     /// The narrative's coordination score at the alert.
@@ -121,14 +125,22 @@ pub struct EventReport {
 }
 
 /// Per alert: its majority label, that label's share, and the labels it matches.
-struct AlertLabels {
-    majority_share: f64,
-    events: Vec<String>,
-    narratives: Vec<String>,
-    background: bool,
+pub(crate) struct AlertLabels {
+    /// Share of the cited posts in the majority event label (background is one label).
+    pub(crate) majority_share: f64,
+    /// Share of the cited posts in the majority narrative label (unlabelled posts are
+    /// never the majority).
+    pub(crate) narrative_majority_share: f64,
+    /// Event labels carried by at least half of the cited posts.
+    pub(crate) events: Vec<String>,
+    /// Narrative labels carried by at least half of the cited posts.
+    pub(crate) narratives: Vec<String>,
+    /// Whether at least half of the cited posts are background.
+    pub(crate) background: bool,
 }
 
-fn alert_labels(
+/// Labels an alert by its cited posts: it matches a label when `2 × count ≥ cited`.
+pub(crate) fn alert_labels(
     alert: &Alert,
     labels: &HashMap<&str, (Option<&str>, Option<&str>)>,
 ) -> AlertLabels {
@@ -144,8 +156,10 @@ fn alert_labels(
     }
     let half = |count: usize| 2 * count >= cited;
     let majority = events.values().copied().max().unwrap_or(0);
+    let narrative_majority = narratives.values().copied().max().unwrap_or(0);
     AlertLabels {
         majority_share: majority as f64 / cited as f64,
+        narrative_majority_share: narrative_majority as f64 / cited as f64,
         events: events
             .iter()
             .filter(|(label, count)| **label != BACKGROUND && half(**count))
@@ -161,15 +175,19 @@ fn alert_labels(
 }
 
 /// Facts about the labelled stream used by every measurement.
-struct Truth<'a> {
-    labels: HashMap<&'a str, (Option<&'a str>, Option<&'a str>)>,
+pub(crate) struct Truth<'a> {
+    /// Post id → (event label, narrative label).
+    pub(crate) labels: HashMap<&'a str, (Option<&'a str>, Option<&'a str>)>,
     /// Event → (first post time, post stream indexes).
-    events: BTreeMap<&'a str, (DateTime<Utc>, Vec<usize>)>,
-    narratives: BTreeMap<&'a str, usize>,
-    days: usize,
+    pub(crate) events: BTreeMap<&'a str, (DateTime<Utc>, Vec<usize>)>,
+    /// Narrative label → posts.
+    pub(crate) narratives: BTreeMap<&'a str, usize>,
+    /// Days of the stream holding at least one post.
+    pub(crate) days: usize,
 }
 
-fn truth(labelled: &Labelled) -> Truth<'_> {
+/// Gathers the labels of the stream.
+pub(crate) fn truth(labelled: &Labelled) -> Truth<'_> {
     let mut labels = HashMap::new();
     let mut events: BTreeMap<&str, (DateTime<Utc>, Vec<usize>)> = BTreeMap::new();
     let mut narratives: BTreeMap<&str, usize> = BTreeMap::new();
@@ -198,7 +216,8 @@ fn truth(labelled: &Labelled) -> Truth<'_> {
     }
 }
 
-fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
+/// Returns the `q` quantile (nearest rank) of the values, sorting them.
+pub(crate) fn quantile(values: &mut [f64], q: f64) -> Option<f64> {
     if values.is_empty() {
         return None;
     }

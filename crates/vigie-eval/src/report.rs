@@ -5,34 +5,14 @@ use std::fmt::Write;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use vigie_detect::DetectorConfig;
 
+use crate::claims::NarrativeLevelReport;
 use crate::metrics::{Alert, CoordinationSummary, EventReport, MethodReport};
+use crate::sweep::{SweepRow, SweepWorst};
 use crate::Labelled;
 
 /// Formats one metric of a method for the table.
 type MetricCell = Box<dyn Fn(&MethodReport) -> String>;
-
-/// Recall and purity of one sweep run.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct SweepRow {
-    /// Which parameter moved, and how (`burst_z × 0.8`).
-    pub parameter: String,
-    /// Event recall.
-    pub event_recall: f64,
-    /// Narrative recall.
-    pub narrative_recall: f64,
-    /// Alert purity.
-    pub purity: f64,
-    /// Duplicate alerts per detected event.
-    pub duplicates_per_event: f64,
-    /// Background alerts per stream-day.
-    pub background_alerts_per_day: f64,
-    /// The labelled event with the highest coordination score, and that score.
-    pub max_event_coordination: Option<(String, f64)>,
-    /// The focus hashtag's coordination score, when one is given.
-    pub focus_coordination: Option<f64>,
-}
 
 /// When a given hashtag's campaign was first alerted.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -65,8 +45,12 @@ pub struct EvalReport {
     pub rejected: u64,
     /// Posts with an event label.
     pub labelled_posts: usize,
-    /// The detector's metrics.
+    /// The detector's storyline level: alerts of storylines (narratives without a
+    /// parent) only.
     pub detector: MethodReport,
+    /// The detector's narrative (claim) level: alerts of claims (narratives with a
+    /// parent), cross-language joins and the largest claims.
+    pub narratives: NarrativeLevelReport,
     /// The baseline's metrics.
     pub baseline: MethodReport,
     /// Detector event recall / baseline event recall (`None` when the baseline has none).
@@ -77,6 +61,8 @@ pub struct EvalReport {
     pub events: Vec<EventReport>,
     /// The ±20% sweep, when asked for.
     pub sweep: Vec<SweepRow>,
+    /// The worst relative change of each level's recall over the sweep.
+    pub sweep_worst: SweepWorst,
     /// The focus hashtag's first alert, when asked for.
     pub focus: Option<FocusReport>,
     /// The detector's memory at the end, bytes.
@@ -94,9 +80,11 @@ impl EvalReport {
     pub(crate) fn new(
         labelled: &Labelled,
         detector: MethodReport,
+        narratives: NarrativeLevelReport,
         baseline: MethodReport,
         events: Vec<EventReport>,
         sweep: Vec<SweepRow>,
+        sweep_worst: SweepWorst,
         focus: Option<FocusReport>,
         memory_bytes: usize,
         sketch_bytes: usize,
@@ -111,9 +99,11 @@ impl EvalReport {
                 .then(|| detector.event_recall / baseline.event_recall),
             purity_gain: detector.purity - baseline.purity,
             detector,
+            narratives,
             baseline,
             events,
             sweep,
+            sweep_worst,
             focus,
             memory_bytes,
             sketch_bytes,
@@ -144,7 +134,7 @@ impl EvalReport {
         let _ = writeln!(
             out,
             "{:<34} {:>16} {:>16}",
-            "metric", self.detector.method, self.baseline.method
+            "STORYLINE LEVEL (storyline alerts)", self.detector.method, self.baseline.method
         );
         let rows: Vec<(&str, MetricCell)> = vec![
             ("alerts", Box::new(|m| m.alerts.to_string())),
@@ -153,7 +143,7 @@ impl EvalReport {
                 Box::new(|m| format!("{}/{} = {:.2}", m.events_detected, m.events, m.event_recall)),
             ),
             (
-                "narrative recall",
+                "narrative recall (these alerts)",
                 Box::new(|m| {
                     format!(
                         "{}/{} = {:.2}",
@@ -203,6 +193,7 @@ impl EvalReport {
                 )),
             self.purity_gain
         );
+        self.narrative_table(&mut out);
         if !self.events.is_empty() {
             let _ = writeln!(out);
             let _ = writeln!(
@@ -249,115 +240,197 @@ impl EvalReport {
                 focus.alert_label.as_deref().unwrap_or("-"),
             );
         }
-        if !self.sweep.is_empty() {
-            let _ = writeln!(out);
-            let _ = writeln!(
-                out,
-                "{:<34} {:>8} {:>8} {:>8} {:>6} {:>8}  max event coord. / focus coord.",
-                "sweep", "events", "narr.", "purity", "dup", "bg/day"
-            );
-            let _ = writeln!(
-                out,
-                "{:<34} {:>8.2} {:>8.2} {:>8.3} {:>6.2} {:>8.2}",
-                "(configured)",
-                self.detector.event_recall,
-                self.detector.narrative_recall,
-                self.detector.purity,
-                self.detector.duplicates_per_event,
-                self.detector.background_alerts_per_day
-            );
-            for row in &self.sweep {
-                let _ = writeln!(
-                    out,
-                    "{:<34} {:>8.2} {:>8.2} {:>8.3} {:>6.2} {:>8.2}  {} / {}",
-                    row.parameter,
-                    row.event_recall,
-                    row.narrative_recall,
-                    row.purity,
-                    row.duplicates_per_event,
-                    row.background_alerts_per_day,
-                    row.max_event_coordination
-                        .as_ref()
-                        .map_or("-".to_owned(), |(event, score)| format!(
-                            "{score:.2} {event}"
-                        )),
-                    row.focus_coordination
-                        .map_or("-".to_owned(), |score| format!("{score:.2}")),
-                );
-            }
-        }
+        self.sweep_table(&mut out);
         out
+    }
+
+    /// Appends the narrative (claim) level: its metrics, cross-language joins and the
+    /// largest claims.
+    fn narrative_table(&self, out: &mut String) {
+        let n = &self.narratives;
+        let minutes =
+            |secs: Option<f64>| secs.map_or("-".to_owned(), |s| format!("{:.0} min", s / 60.0));
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<34} {:>16}",
+            "NARRATIVE (CLAIM) LEVEL", "claim alerts"
+        );
+        let rows = [
+            ("alerts", n.alerts.to_string()),
+            (
+                "narrative recall",
+                format!(
+                    "{}/{} = {:.2}",
+                    n.narratives_detected, n.narratives, n.narrative_recall
+                ),
+            ),
+            (
+                "narrative recall (any alert)",
+                format!(
+                    "{}/{} = {:.2}",
+                    n.narratives_detected_any_level, n.narratives, n.narrative_recall_any_level
+                ),
+            ),
+            (
+                "duplicates per recalled narrative",
+                format!("{:.2}", n.duplicates_per_narrative),
+            ),
+            (
+                "alert purity (claim / event)",
+                format!("{:.3} / {:.3}", n.purity, n.event_purity),
+            ),
+            ("delay median", minutes(n.delay_median_secs)),
+            (
+                "background alerts per day",
+                format!(
+                    "{:.2} ({}/{} d)",
+                    n.background_alerts_per_day, n.background_alerts, self.detector.stream_days
+                ),
+            ),
+            (
+                "cross-language joins",
+                format!(
+                    "{}/{} = {:.2}",
+                    n.cross_language.joined, n.cross_language.narratives, n.cross_language.share
+                ),
+            ),
+        ];
+        for (name, value) in rows {
+            let _ = writeln!(out, "{name:<34} {value:>16}");
+        }
+        let _ = writeln!(
+            out,
+            "(cross-language: claims with >= 3 posts and >= 10% of their posts in each of >= 2 languages, \
+             joined when one matching claim alert cites them in >= 2 of those languages)"
+        );
+        if n.largest.is_empty() {
+            return;
+        }
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<24} {:>6} {:<28} {:<10} {:>9} {:>9}  narrative label | headline",
+            "largest claims", "posts", "languages", "matched", "narrative", "delay"
+        );
+        for row in &n.largest {
+            let mut languages = row
+                .languages
+                .iter()
+                .take(3)
+                .map(|(lang, count)| format!("{lang} {count}"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            if row.languages.len() > 3 {
+                let _ = write!(languages, " +{}", row.languages.len() - 3);
+            }
+            let matched = match (row.matched, row.matched_any_level) {
+                (true, _) => format!(
+                    "yes ×{}{}",
+                    row.matching_alerts,
+                    if row.joined_languages { " xl" } else { "" }
+                ),
+                (false, true) => "story".to_owned(),
+                (false, false) => "no".to_owned(),
+            };
+            let _ = writeln!(
+                out,
+                "{:<24} {:>6} {:<28} {:<10} {:>9} {:>9}  {} | {}",
+                clip(&row.narrative, 24),
+                row.posts,
+                clip(&languages, 28),
+                matched,
+                row.narrative_id.as_deref().unwrap_or("-"),
+                minutes(row.delay_secs),
+                clip(row.narrative_label.as_deref().unwrap_or("-"), 40),
+                clip(row.headline.as_deref().unwrap_or("-"), 60),
+            );
+        }
+        let _ = writeln!(
+            out,
+            "(matched: yes ×N matching claim alerts, xl = joined across languages; story = only a storyline alert matched)"
+        );
+    }
+
+    /// Appends the sweep, both levels per row, and the worst change of each level.
+    fn sweep_table(&self, out: &mut String) {
+        if self.sweep.is_empty() {
+            return;
+        }
+        let change = |c: Option<f64>| c.map_or("n/a".to_owned(), |c| format!("{:+.0}%", c * 100.0));
+        let _ = writeln!(out);
+        let _ = writeln!(
+            out,
+            "{:<34} {:>7} {:>6} {:>7} {:>6} {:>6} {:>7} {:>6} {:>6} {:>7}  max event coord. / focus coord.",
+            "sweep", "events", "Δ", "narr.", "Δ", "any", "purity", "dup", "dup/n", "bg/day"
+        );
+        let _ = writeln!(
+            out,
+            "{:<34} {:>7.2} {:>6} {:>7.2} {:>6} {:>6.2} {:>7.3} {:>6.2} {:>6.2} {:>7.2}",
+            "(configured)",
+            self.detector.event_recall,
+            "",
+            self.narratives.narrative_recall,
+            "",
+            self.narratives.narrative_recall_any_level,
+            self.detector.purity,
+            self.detector.duplicates_per_event,
+            self.narratives.duplicates_per_narrative,
+            self.detector.background_alerts_per_day
+        );
+        for row in &self.sweep {
+            let _ = writeln!(
+                out,
+                "{:<34} {:>7.2} {:>6} {:>7.2} {:>6} {:>6.2} {:>7.3} {:>6.2} {:>6.2} {:>7.2}  {} / {}",
+                row.parameter,
+                row.event_recall,
+                change(row.event_recall_change),
+                row.narrative_recall,
+                change(row.narrative_recall_change),
+                row.narrative_recall_any_level,
+                row.purity,
+                row.duplicates_per_event,
+                row.duplicates_per_narrative,
+                row.background_alerts_per_day,
+                row.max_event_coordination
+                    .as_ref()
+                    .map_or("-".to_owned(), |(event, score)| format!("{score:.2} {event}")),
+                row.focus_coordination
+                    .map_or("-".to_owned(), |score| format!("{score:.2}")),
+            );
+        }
+        let worst = |w: &Option<crate::sweep::WorstChange>| {
+            w.as_ref().map_or("-".to_owned(), |w| {
+                format!("{:+.1}% ({})", w.change * 100.0, w.parameter)
+            })
+        };
+        let _ = writeln!(
+            out,
+            "worst relative change: event recall {}; narrative recall {}{}",
+            worst(&self.sweep_worst.event_recall),
+            worst(&self.sweep_worst.narrative_recall),
+            if self.sweep_worst.narrative_recall_unbounded.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " (unbounded, configured recall 0: {})",
+                    self.sweep_worst.narrative_recall_unbounded.join(", ")
+                )
+            },
+        );
     }
 }
 
-/// Returns the sweep's configurations: each main parameter at ×0.8 and ×1.2.
-pub(crate) fn sweep_configs(base: &DetectorConfig) -> Vec<(String, DetectorConfig)> {
-    let mut configs = Vec::new();
-    for factor in [0.8, 1.2] {
-        let scaled = |value: u32| (f64::from(value) * factor).round() as u32;
-        let variants: Vec<(&str, DetectorConfig)> = vec![
-            (
-                "burst_z",
-                DetectorConfig {
-                    burst_z: base.burst_z * factor,
-                    ..base.clone()
-                },
-            ),
-            (
-                "alert_z",
-                DetectorConfig {
-                    alert_z: base.alert_z * factor,
-                    ..base.clone()
-                },
-            ),
-            (
-                "bias_posts",
-                DetectorConfig {
-                    bias_posts: base.bias_posts * factor,
-                    ..base.clone()
-                },
-            ),
-            (
-                "window_secs",
-                DetectorConfig {
-                    window_secs: scaled(base.window_secs),
-                    ..base.clone()
-                },
-            ),
-            (
-                "baseline_half_life_secs",
-                DetectorConfig {
-                    baseline_half_life_secs: scaled(base.baseline_half_life_secs),
-                    ..base.clone()
-                },
-            ),
-            (
-                "alert_min_posts",
-                DetectorConfig {
-                    alert_min_posts: base.alert_min_posts * factor,
-                    ..base.clone()
-                },
-            ),
-            (
-                "alert_min_authors",
-                DetectorConfig {
-                    alert_min_authors: scaled(base.alert_min_authors),
-                    ..base.clone()
-                },
-            ),
-            (
-                "merge_bridge_share",
-                DetectorConfig {
-                    merge_bridge_share: (base.merge_bridge_share * factor).min(1.0),
-                    ..base.clone()
-                },
-            ),
-        ];
-        for (name, config) in variants {
-            configs.push((format!("{name} × {factor}"), config));
-        }
+/// Cuts text to at most `max` characters on one line, marking the cut with `…`.
+fn clip(text: &str, max: usize) -> String {
+    let line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.chars().count() <= max {
+        line
+    } else {
+        let mut cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        cut.push('…');
+        cut
     }
-    configs
 }
 
 /// Finds the first alert about a hashtag and how many posts mentioning it came before.

@@ -5,7 +5,7 @@
 //!   Kafka topics ──► KafkaSource ─┐  decode + validate (vigie-domain::decode_post)
 //!   files/stdin ──► FileSource  ──┤  rejects → dead-letter topic / rejected.jsonl
 //!                                 ▼
-//!                           SourceBatch { posts, rejections, checkpoint }
+//!                 SourceBatch { posts, rejections, checkpoint, partition_events }
 //!                                 │  bounded channel
 //!                                 ▼
 //!                 Analyzer (vigie-tokenize): language, terms — once per post
@@ -84,12 +84,46 @@ pub struct SourceBatch {
     pub checkpoint: Checkpoint,
     /// Messages consumed per topic (or path) in this batch, for metrics.
     pub consumed: Vec<(String, u64)>,
+    /// Changes of the partitions read (assigned, revoked, at their end), in the order
+    /// they happened among the posts; empty for sources without partitions. Event time
+    /// needs them: a partition at its end or revoked no longer holds the watermark.
+    pub partition_events: Vec<PartitionEvent>,
+}
+
+/// A change of one partition a source reads, placed among the posts of its batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartitionEvent {
+    /// How many of the batch's posts were read before it.
+    pub after_posts: usize,
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// What happened.
+    pub kind: PartitionEventKind,
+}
+
+/// What happened to a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionEventKind {
+    /// It was assigned to this reader.
+    Assigned,
+    /// It was taken away (a rebalance); another reader may own it now.
+    Revoked,
+    /// Everything in it so far has been read (Kafka's partition EOF).
+    AtEnd,
 }
 
 impl SourceBatch {
     /// Returns true when the batch carries neither posts nor rejections.
     pub fn is_empty(&self) -> bool {
         self.posts.is_empty() && self.rejections.is_empty()
+    }
+
+    /// Returns true when the batch carries nothing at all: no post, reject, offset or
+    /// partition event.
+    pub fn is_idle(&self) -> bool {
+        self.is_empty() && self.checkpoint.is_empty() && self.partition_events.is_empty()
     }
 }
 

@@ -180,7 +180,7 @@ impl From<BTreeMap<String, String>> for KafkaProperties {
 
 /// Properties that have a dedicated field, or that Vigie must control for at-least-once
 /// delivery, and so may not appear in [`KafkaConfig::properties`]; with the reason.
-const RESERVED_PROPERTIES: [(&str, &str); 5] = [
+const RESERVED_PROPERTIES: [(&str, &str); 6] = [
     ("bootstrap.servers", "set `brokers` instead"),
     ("metadata.broker.list", "set `brokers` instead"),
     ("group.id", "set `group_id` instead"),
@@ -191,6 +191,10 @@ const RESERVED_PROPERTIES: [(&str, &str); 5] = [
     (
         "enable.auto.offset.store",
         "Vigie commits explicit offsets, only once posts are durable in the index",
+    ),
+    (
+        "enable.partition.eof",
+        "event time needs to know when a partition is read to its end",
     ),
 ];
 
@@ -309,7 +313,8 @@ impl KafkaConfig {
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("enable.partition.eof", "false")
+            // Event time leaves a partition at its end out of the watermark (issue 8).
+            .set("enable.partition.eof", "true")
             // Consumer lag is only known from librdkafka's statistics.
             .set("statistics.interval.ms", "5000");
         self.apply_properties(&mut config);

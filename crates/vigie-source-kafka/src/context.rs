@@ -29,6 +29,31 @@ pub(crate) struct ConsumerState {
     pub(crate) connected: AtomicBool,
     /// Consumer lag per (topic, partition), from the latest statistics.
     pub(crate) lag: Mutex<Vec<(String, i32, i64)>>,
+    /// Partitions assigned or revoked by rebalances since the source last looked, in order
+    /// (`true`: assigned).
+    pub(crate) rebalanced: Mutex<Vec<(String, i32, bool)>>,
+}
+
+impl ConsumerState {
+    fn record_rebalance(&self, partitions: &TopicPartitionList, assigned: bool) {
+        let mut rebalanced = self
+            .rebalanced
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for element in partitions.elements() {
+            rebalanced.push((element.topic().to_owned(), element.partition(), assigned));
+        }
+    }
+
+    /// Returns the rebalance changes recorded since the last call.
+    pub(crate) fn take_rebalanced(&self) -> Vec<(String, i32, bool)> {
+        std::mem::take(
+            &mut *self
+                .rebalanced
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        )
+    }
 }
 
 /// Lets one message through per interval and counts the ones held back.
@@ -193,6 +218,7 @@ impl ConsumerContext for ConsumerCallbacks {
         match rebalance {
             Rebalance::Revoke(partitions) => {
                 info!(partitions = %describe_partitions(partitions), "kafka partitions revoked");
+                self.state.record_rebalance(partitions, false);
             }
             Rebalance::Assign(_) => {}
             Rebalance::Error(err) => warn!(error = %err, "kafka rebalance failed"),
@@ -202,6 +228,7 @@ impl ConsumerContext for ConsumerCallbacks {
     fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         if let Rebalance::Assign(partitions) = rebalance {
             info!(partitions = %describe_partitions(partitions), "kafka partitions assigned");
+            self.state.record_rebalance(partitions, true);
         }
     }
 }

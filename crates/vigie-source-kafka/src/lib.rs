@@ -16,6 +16,11 @@
 //! that harmless. Rejects are kept, never dropped: a batch is handed on only after the
 //! dead-letter topic has acknowledged all of its rejects, so a commit never skips one.
 //!
+//! Each batch also reports, among its posts, the partitions assigned and revoked by
+//! rebalances and those read to their end (`enable.partition.eof`), in
+//! [`vigie_pipeline::SourceBatch::partition_events`]: event time leaves a partition at its
+//! end out of the watermark and waits for one assigned that has delivered nothing yet.
+//!
 //! Left to others: counting posts and rejects by reason and exporting lag (the daemon,
 //! from [`vigie_pipeline::SourceBatch::consumed`] and [`vigie_pipeline::SourceStatus`]),
 //! deduplication (the index), and cross-section config rules (the daemon).

@@ -5,7 +5,7 @@
 //! the batch is handed on. Offsets go back to Kafka only through [`Source::commit`], which
 //! the runner calls once the index has made the posts before them durable.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,7 +21,10 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 use vigie_domain::{decode_post, Checkpoint, DecodeLimits, Origin, RejectReason, Rejection};
 use vigie_pipeline::InputLimits;
-use vigie_pipeline::{RejectedInput, Source, SourceBatch, SourceError, SourceStatus};
+use vigie_pipeline::{
+    PartitionEvent, PartitionEventKind, RejectedInput, Source, SourceBatch, SourceError,
+    SourceStatus,
+};
 
 use crate::context::{ConsumerCallbacks, ConsumerState, LogContext, LogLimiter, LOG_INTERVAL};
 use crate::dead_letter::DeadLetters;
@@ -41,6 +44,9 @@ pub struct KafkaSource {
     limits: InputLimits,
     pending: PendingBatch,
     reject_log: LogLimiter,
+    /// Partitions assigned to this consumer, as the rebalances reported them: a partition
+    /// EOF names only the partition number.
+    assigned: BTreeSet<(String, i32)>,
 }
 
 impl KafkaSource {
@@ -112,6 +118,7 @@ impl KafkaSource {
             limits,
             pending: PendingBatch::default(),
             reject_log: LogLimiter::default(),
+            assigned: BTreeSet::new(),
         })
     }
 }
@@ -138,6 +145,8 @@ impl Source for KafkaSource {
                 received = self.consumer.recv() => received,
                 () = tokio::time::sleep_until(deadline) => break,
             };
+            // Rebalance callbacks run inside `recv`, before the messages they concern.
+            note_rebalances(&self.state, &mut self.assigned, &mut self.pending);
             match received {
                 // Decoding stays on the runtime: a message is at most `max_message_bytes`
                 // and parsing a batch costs far less than the fetch that brought it.
@@ -148,9 +157,13 @@ impl Source for KafkaSource {
                         source: Box::new(KafkaError::MessageConsumptionFatal(code)),
                     });
                 }
+                Err(KafkaError::PartitionEOF(partition)) => {
+                    note_end(&self.assigned, &mut self.pending, partition)
+                }
                 Err(err) => debug!(error = %err, "kafka consumer error, librdkafka retries"),
             }
         }
+        note_rebalances(&self.state, &mut self.assigned, &mut self.pending);
         if !self.pending.batch.is_empty() {
             self.state.connected.store(true, Ordering::Relaxed);
         }
@@ -195,6 +208,33 @@ impl Source for KafkaSource {
     }
 }
 
+/// Moves the partitions assigned or revoked since the last look into the batch.
+fn note_rebalances(
+    state: &ConsumerState,
+    assigned: &mut BTreeSet<(String, i32)>,
+    pending: &mut PendingBatch,
+) {
+    for (topic, partition, now_assigned) in state.take_rebalanced() {
+        let kind = if now_assigned {
+            assigned.insert((topic.clone(), partition));
+            PartitionEventKind::Assigned
+        } else {
+            assigned.remove(&(topic.clone(), partition));
+            PartitionEventKind::Revoked
+        };
+        pending.partition_event(topic, partition, kind);
+    }
+}
+
+/// Records that a partition is read to its end. librdkafka names only its number, so with
+/// several topics every assigned partition of that number is taken to be at its end; one
+/// that is not delivers again soon and counts again from then on.
+fn note_end(assigned: &BTreeSet<(String, i32)>, pending: &mut PendingBatch, partition: i32) {
+    for (topic, _) in assigned.iter().filter(|(_, p)| *p == partition) {
+        pending.partition_event(topic.clone(), partition, PartitionEventKind::AtEnd);
+    }
+}
+
 /// The batch being collected; kept in the source so a cancelled `next_batch` loses nothing.
 #[derive(Default)]
 struct PendingBatch {
@@ -208,6 +248,15 @@ struct PendingBatch {
 impl PendingBatch {
     fn len(&self) -> usize {
         self.batch.posts.len() + self.batch.rejections.len()
+    }
+
+    fn partition_event(&mut self, topic: String, partition: i32, kind: PartitionEventKind) {
+        self.batch.partition_events.push(PartitionEvent {
+            after_posts: self.batch.posts.len(),
+            topic,
+            partition,
+            kind,
+        });
     }
 
     /// Decodes one message into a post or a reject (copied for the dead-letter topic).

@@ -1,6 +1,10 @@
 //! Alertmanager API v2 (`POST {url}/api/v2/alerts`): a JSON array of alerts with labels,
 //! annotations, `startsAt`, `endsAt` and `generatorURL`.
 //!
+//! Every alert carries a `storyline` label (a claim's is its parent's), so `group_by:
+//! [alertname, storyline]` puts a storyline and its claims in one Alertmanager group;
+//! claims also carry `level="claim"` and `parent`.
+//!
 //! Alertmanager identifies an alert by its label set, so the `status` label is left out
 //! (firing and resolved must be the same alert), and an update that changed the severity
 //! also resolves the alert under its old `severity` label. A firing alert gets
@@ -11,7 +15,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 
 use super::why_lines;
-use crate::content::AlertStatus;
+use crate::content::{truncate_chars, AlertStatus};
 use crate::policy::Notification;
 
 /// Returns the `POST /api/v2/alerts` body for these notifications; `now` is the wall
@@ -30,6 +34,27 @@ pub fn alerts(notifications: &[&Notification], now: DateTime<Utc>, resend_secs: 
         let mut annotations = Map::new();
         annotations.insert("summary".into(), alert.summary.clone().into());
         annotations.insert("title".into(), alert.title.clone().into());
+        // What the narrative says, for templates: one line per representative post.
+        let posts: Vec<String> = alert
+            .representative_posts
+            .iter()
+            .filter_map(|post| {
+                let text = post.text.as_deref()?.trim().replace('\n', " ");
+                let provenance = post.provenance();
+                Some(if provenance.is_empty() {
+                    format!("“{}”", truncate_chars(&text, 200))
+                } else {
+                    format!("“{}” ({provenance})", truncate_chars(&text, 200))
+                })
+            })
+            .collect();
+        if !posts.is_empty() {
+            annotations.insert("representative_posts".into(), posts.join("\n").into());
+        }
+        if let Some(parent) = &alert.parent_title {
+            // Group templates show the story a claim belongs to without a lookup.
+            annotations.insert("storyline_title".into(), parent.clone().into());
+        }
         let mut description = why_lines(alert);
         description.push(alert.coordination.text.clone());
         if let Some(reason) = &alert.resolve_reason {

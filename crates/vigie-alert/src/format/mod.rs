@@ -2,6 +2,7 @@
 //! delivery workers add headers, signatures and the network.
 
 pub mod alertmanager;
+pub mod group;
 pub mod slack;
 pub mod teams;
 
@@ -12,6 +13,9 @@ use crate::policy::Notification;
 
 /// Returns the generic webhook body, in the Standard Webhooks payload shape:
 /// `{"type": "vigie.alert.<kind>", "timestamp": <event time>, "data": <notification>}`.
+/// A claim's notification says where it belongs in `data.alert`: `level` (`storyline` or
+/// `claim`), `parent` (its storyline's id) and `parent_title`; `data.with_parent` marks a
+/// claim resolved together with its storyline.
 pub fn webhook_body(notification: &Notification) -> Value {
     json!({
         "type": format!("vigie.alert.{}", notification.kind.as_str()),
@@ -112,6 +116,7 @@ pub(crate) mod tests {
                 ends_at: resolved.then_some(at),
                 resolve_reason: resolved.then(|| "narrative faded".to_owned()),
                 lookup: None,
+                parent_title: None,
             },
             &narrative,
         );
@@ -128,6 +133,7 @@ pub(crate) mod tests {
             group_key: "g0".into(),
             acked: false,
             previous_severity: None,
+            with_parent: false,
             alert,
         }
     }

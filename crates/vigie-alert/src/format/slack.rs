@@ -1,14 +1,20 @@
 //! Slack incoming webhook messages in Block Kit, within Slack's limits: at most 50 blocks
 //! a message, 150 characters in a header, 3000 in a section text, 10 fields of 2000.
 //! See <https://api.slack.com/reference/block-kit/blocks>.
+//!
+//! One message per group, laid out by storyline ([`super::group`]): each storyline's alert
+//! in full, its claims as a list under it (up to [`MAX_CLAIMS_LISTED`] by name, the rest
+//! counted).
 
 use serde_json::{json, Value};
 
+use super::group::{self, claim_text, families, icon, MAX_CLAIMS_LISTED};
 use super::{accounts_text, languages_text, why_lines};
-use crate::content::{truncate_chars, AlertSeverity, AlertStatus};
+use crate::content::truncate_chars;
 use crate::policy::{Notification, NotificationKind};
 
-/// Alerts rendered in one message (7 blocks each, plus a group heading: ≤ 50 blocks).
+/// Alerts rendered in full in one message (7 blocks each, plus a group heading: ≤ 50
+/// blocks); claims are listed more briefly.
 pub const MAX_ALERTS_PER_MESSAGE: usize = 6;
 /// Slack's block count limit per message.
 pub const MAX_BLOCKS: usize = 50;
@@ -18,29 +24,69 @@ pub const MAX_HEADER_CHARS: usize = 150;
 pub const MAX_SECTION_CHARS: usize = 3000;
 /// Slack's section field text limit.
 pub const MAX_FIELD_CHARS: usize = 2000;
+/// Claims per section of a claim list (a claim takes at most about 550 characters).
+const CLAIMS_PER_SECTION: usize = 5;
 
 /// Returns the message for one group of notifications.
 pub fn message(notifications: &[&Notification]) -> Value {
     let mut blocks: Vec<Value> = Vec::new();
-    let shown = notifications.len().min(MAX_ALERTS_PER_MESSAGE);
+    let families = families(notifications);
+    let own_total: usize = families.iter().map(|f| f.own.len()).sum();
+    let claims_total: usize = families.iter().map(|f| f.claims.len()).sum();
+    let shown = own_total.min(MAX_ALERTS_PER_MESSAGE);
     if notifications.len() > 1 {
+        let what = match (own_total, claims_total) {
+            (_, 0) => format!("{own_total} narrative alerts"),
+            (0, _) => format!(
+                "{claims_total} claim alert{}",
+                if claims_total == 1 { "" } else { "s" }
+            ),
+            _ => format!(
+                "{own_total} storyline alert{} and {claims_total} claim{}",
+                if own_total == 1 { "" } else { "s" },
+                if claims_total == 1 { "" } else { "s" }
+            ),
+        };
         blocks.push(section(&format!(
-            "*{} narrative alerts*{}",
-            notifications.len(),
-            if shown < notifications.len() {
+            "*{what}*{}",
+            if shown < own_total {
                 format!(" ({shown} shown; the rest in Vigie's alert list)")
             } else {
                 String::new()
             }
         )));
     }
-    for (index, notification) in notifications.iter().take(shown).enumerate() {
-        if index > 0 {
-            blocks.push(json!({"type": "divider"}));
+    // Claim blocks are kept for: each family's list fits in what the full alerts leave.
+    let mut full_left = shown;
+    let mut claims_left = MAX_CLAIMS_LISTED;
+    let mut first = true;
+    for family in &families {
+        for notification in &family.own {
+            if full_left == 0 {
+                break;
+            }
+            full_left -= 1;
+            if !first {
+                blocks.push(json!({"type": "divider"}));
+            }
+            first = false;
+            blocks.extend(alert_blocks(notification));
         }
-        blocks.extend(alert_blocks(notification));
+        if !family.claims.is_empty() {
+            if family.own.is_empty() && !first {
+                blocks.push(json!({"type": "divider"}));
+            }
+            first = false;
+            blocks.extend(claim_blocks(family, &mut claims_left));
+        }
     }
-    blocks.truncate(MAX_BLOCKS);
+    if blocks.len() > MAX_BLOCKS {
+        blocks.truncate(MAX_BLOCKS - 1);
+        blocks.push(json!({
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": "More in Vigie's alert list."}],
+        }));
+    }
     let fallback = notifications
         .iter()
         .map(|n| format!("[{}] {}", label(n), n.alert.summary))
@@ -50,6 +96,38 @@ pub fn message(notifications: &[&Notification]) -> Value {
         "text": truncate_chars(&fallback, MAX_SECTION_CHARS),
         "blocks": blocks,
     })
+}
+
+/// Returns a family's claims as a heading and sections of short lines.
+fn claim_blocks(family: &group::Family<'_>, budget: &mut usize) -> Vec<Value> {
+    let (listed, more) = family.listed_claims(*budget);
+    *budget -= listed.len();
+    let mut blocks = vec![section(&format!("*{}*", escape(&family.claims_heading())))];
+    for chunk in listed.chunks(CLAIMS_PER_SECTION) {
+        let mut text = String::new();
+        for notification in chunk {
+            let (line, post) = claim_text(notification);
+            let link_text = format!(
+                "<{}|{}>",
+                link(&notification.alert.links.narrative_url),
+                notification.alert.narrative_id
+            );
+            let line =
+                escape(&line).replacen(&notification.alert.narrative_id.to_string(), &link_text, 1);
+            text.push_str(&format!("{} {line}\n", icon(&notification.alert)));
+            if let Some(post) = post {
+                text.push_str(&format!("      {}\n", escape(&post)));
+            }
+        }
+        blocks.push(section(&text));
+    }
+    if more > 0 {
+        blocks.push(json!({
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": format!("… and {more} more claim{} in Vigie's alert list", if more == 1 { "" } else { "s" })}],
+        }));
+    }
+    blocks
 }
 
 fn label(notification: &Notification) -> String {
@@ -62,12 +140,7 @@ fn label(notification: &Notification) -> String {
 
 fn alert_blocks(notification: &Notification) -> Vec<Value> {
     let alert = &notification.alert;
-    let icon = match (alert.status, alert.severity) {
-        (AlertStatus::Resolved, _) => "✅",
-        (_, AlertSeverity::Critical) => "🔴",
-        (_, AlertSeverity::Warning) => "🟠",
-        (_, AlertSeverity::Info) => "🔵",
-    };
+    let icon = icon(alert);
     let header = format!("{icon} [{}] {}", label(notification), alert.title);
     let mut summary = escape(&alert.summary);
     if let Some(reason) = &alert.resolve_reason {
@@ -121,11 +194,25 @@ fn alert_blocks(notification: &Notification) -> Vec<Value> {
         let text = post
             .text
             .as_deref()
-            .map(|t| format!(" — {}", escape(&truncate_chars(t, 200))))
+            .map(|t| format!(" — {}", escape(&truncate_chars(&t.replace('\n', " "), 200))))
             .unwrap_or_default();
+        let provenance = post.provenance();
+        let provenance = if provenance.is_empty() {
+            String::new()
+        } else {
+            format!(" _({})_", escape(&provenance))
+        };
         match &post.url {
-            Some(url) => posts.push_str(&format!("• <{}|{}>{text}\n", link(url), escape(&post.id))),
-            None => posts.push_str(&format!("• {}{text}\n", escape(&post.id))),
+            Some(url) => posts.push_str(&format!(
+                "• <{}|{}>{provenance}{text}\n",
+                link(url),
+                escape(&post.id)
+            )),
+            // Its text says more than a bare id would.
+            None if post.text.is_some() => {
+                posts.push_str(&format!("•{provenance}{text}\n"));
+            }
+            None => posts.push_str(&format!("• {}{provenance}\n", escape(&post.id))),
         }
     }
     let mut links = vec![

@@ -1,29 +1,60 @@
 //! Microsoft Teams workflow webhook messages: one Adaptive Card 1.4 per group, in the
 //! envelope Teams workflows ("Post to a channel when a webhook request is received")
 //! expect. See <https://adaptivecards.io/explorer/>.
+//!
+//! The card is laid out by storyline ([`super::group`]): each storyline's alert in full,
+//! its claims as a list under it (up to [`MAX_CLAIMS_LISTED`] by name, the rest counted).
 
 use serde_json::{json, Value};
 
+use super::group::{claim_text, families, Family, MAX_CLAIMS_LISTED};
 use super::{accounts_text, languages_text, why_lines};
 use crate::content::{truncate_chars, AlertSeverity, AlertStatus};
 use crate::policy::Notification;
 
-/// Alerts rendered in one card (Teams refuses messages above about 28 KB).
+/// Alerts rendered in full in one card (Teams refuses messages above about 28 KB); claims
+/// are listed more briefly.
 pub const MAX_ALERTS_PER_CARD: usize = 5;
 
 /// Returns the message for one group of notifications.
 pub fn message(notifications: &[&Notification]) -> Value {
     let mut body: Vec<Value> = Vec::new();
+    let families = families(notifications);
+    let own_total: usize = families.iter().map(|f| f.own.len()).sum();
+    let claims_total: usize = families.iter().map(|f| f.claims.len()).sum();
     if notifications.len() > 1 {
+        let text = if claims_total == 0 {
+            format!("{own_total} narrative alerts")
+        } else {
+            format!(
+                "{own_total} storyline alert{} and {claims_total} claim{}",
+                if own_total == 1 { "" } else { "s" },
+                if claims_total == 1 { "" } else { "s" }
+            )
+        };
         body.push(json!({
             "type": "TextBlock",
-            "text": format!("{} narrative alerts", notifications.len()),
+            "text": text,
             "weight": "Bolder",
             "size": "Medium",
         }));
     }
-    for (index, notification) in notifications.iter().take(MAX_ALERTS_PER_CARD).enumerate() {
-        body.push(container(notification, index > 0));
+    let mut full_left = MAX_ALERTS_PER_CARD;
+    let mut claims_left = MAX_CLAIMS_LISTED;
+    let mut first = true;
+    for family in &families {
+        for notification in &family.own {
+            if full_left == 0 {
+                break;
+            }
+            full_left -= 1;
+            body.push(container(notification, !first));
+            first = false;
+        }
+        if !family.claims.is_empty() {
+            body.push(claims_container(family, &mut claims_left, !first));
+            first = false;
+        }
     }
     json!({
         "type": "message",
@@ -38,6 +69,44 @@ pub fn message(notifications: &[&Notification]) -> Value {
                 "body": body,
             },
         }],
+    })
+}
+
+/// Returns a family's claims: a heading, one line each (linked to the claim in Vigie) and
+/// how many more there are.
+fn claims_container(family: &Family<'_>, budget: &mut usize, separator: bool) -> Value {
+    let (listed, more) = family.listed_claims(*budget);
+    *budget -= listed.len();
+    let mut items = vec![json!({
+        "type": "TextBlock",
+        "text": truncate_chars(&family.claims_heading(), 300),
+        "weight": "Bolder",
+        "wrap": true,
+    })];
+    for notification in listed {
+        let (line, post) = claim_text(notification);
+        let id = notification.alert.narrative_id.to_string();
+        let line = line.replacen(
+            &id,
+            &format!("[{id}]({})", notification.alert.links.narrative_url),
+            1,
+        );
+        let mut text = format!("- {line}");
+        if let Some(post) = post {
+            text.push_str(&format!("\n\n  {post}"));
+        }
+        items.push(text_block(&text));
+    }
+    if more > 0 {
+        items.push(text_block(&format!(
+            "… and {more} more claim{} in Vigie's alert list",
+            if more == 1 { "" } else { "s" }
+        )));
+    }
+    json!({
+        "type": "Container",
+        "separator": separator,
+        "items": items,
     })
 }
 
@@ -90,9 +159,25 @@ fn container(notification: &Notification, separator: bool) -> Value {
     let posts: Vec<String> = alert
         .representative_posts
         .iter()
-        .map(|post| match &post.url {
-            Some(url) => format!("- [{}]({})", post.id, url),
-            None => format!("- {}", post.id),
+        .map(|post| {
+            // Its text says more than a bare id would.
+            let handle = match &post.url {
+                Some(url) => format!("[{}]({})", post.id, url),
+                None if post.text.is_some() => String::new(),
+                None => post.id.clone(),
+            };
+            let provenance = post.provenance();
+            let provenance = if provenance.is_empty() {
+                String::new()
+            } else {
+                format!(" *({provenance})*")
+            };
+            let text = post
+                .text
+                .as_deref()
+                .map(|t| format!(" — {}", truncate_chars(&t.replace('\n', " "), 200)))
+                .unwrap_or_default();
+            format!("- {handle}{provenance}{text}").replacen("-  ", "- ", 1)
         })
         .collect();
     if !posts.is_empty() {

@@ -185,12 +185,32 @@ pub(super) async fn get_narrative(
         })
         .collect::<Vec<_>>()
         .join(" OR ");
+    // A storyline lists the claims inside it (issue 8), most posts first.
+    let mut claims: Vec<_> = board
+        .narratives
+        .iter()
+        .filter(|n| n.parent == Some(narrative.id))
+        .collect();
+    claims.sort_by(|a, b| b.posts_total.cmp(&a.posts_total).then(a.id.cmp(&b.id)));
+    let claims: Vec<_> = claims
+        .into_iter()
+        .map(|n| {
+            serde_json::json!({
+                "id": n.id,
+                "label": n.label,
+                "headline": n.headline,
+                "severity": n.severity,
+                "posts_total": n.posts_total,
+            })
+        })
+        .collect();
     let mut narrative = narrative.clone();
     if !caller.raw_authors {
         state.pseudonyms.narrative(&mut narrative);
     }
     Json(serde_json::json!({
         "narrative": narrative,
+        "claims": claims,
         "timeline": timeline,
         "search": format!("/api/v1/search?q={}", url_encode(&search_query)),
     }))

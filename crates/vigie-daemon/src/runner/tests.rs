@@ -165,6 +165,7 @@ impl Source for ScriptedKafka {
             posts,
             rejections: Vec::new(),
             checkpoint,
+            ..SourceBatch::default()
         }))
     }
 

@@ -556,17 +556,19 @@ struct TargetQueue {
 
 impl TargetQueue {
     /// Queues a delivery for its first attempt at `now` (the caller wakes the worker).
-    fn push_new(&self, delivery: PendingDelivery, now: Instant) {
-        self.state
-            .lock()
-            .expect("queue lock")
-            .items
-            .push_back(QueueItem {
+    /// Queues new deliveries under one lock: a worker already awake must see a group
+    /// whole, or it would send the part queued so far as a message of its own (found by
+    /// the issue 8 receivers test: a storyline's resolve split in two Slack messages).
+    fn push_new(&self, deliveries: Vec<PendingDelivery>, now: Instant) {
+        let mut state = self.state.lock().expect("queue lock");
+        for delivery in deliveries {
+            state.items.push_back(QueueItem {
                 delivery,
                 attempts: 0,
                 next_attempt: now,
                 in_flight: false,
             });
+        }
     }
 }
 
@@ -747,7 +749,7 @@ impl AlertDelivery {
         for delivery in shared.outbox.pending() {
             for target in &delivery.targets {
                 match shared.queues.get(target) {
-                    Some(queue) => queue.push_new(delivery.clone(), now),
+                    Some(queue) => queue.push_new(vec![delivery.clone()], now),
                     None => {
                         tracing::error!(target, id = %delivery.notification.id, "dead-lettered a pending notification: its sink is no longer configured");
                         shared.outbox.dead_letter(
@@ -794,16 +796,21 @@ impl AlertDelivery {
         let accepted = self.shared.outbox.enqueue_all(&batch)?;
         let now = Instant::now();
         let mut queued = 0;
-        let mut touched = BTreeSet::new();
+        let mut per_target: BTreeMap<String, Vec<PendingDelivery>> = BTreeMap::new();
         for delivery in accepted {
             for target in &delivery.targets {
-                let Some(queue) = self.shared.queues.get(target) else {
-                    continue;
-                };
-                queue.push_new(delivery.clone(), now);
-                queued += 1;
-                touched.insert(target.clone());
+                if self.shared.queues.contains_key(target) {
+                    per_target
+                        .entry(target.clone())
+                        .or_default()
+                        .push(delivery.clone());
+                    queued += 1;
+                }
             }
+        }
+        let touched: Vec<String> = per_target.keys().cloned().collect();
+        for (target, deliveries) in per_target {
+            self.shared.queues[&target].push_new(deliveries, now);
         }
         for target in touched {
             let queue = &self.shared.queues[&target];

@@ -395,11 +395,13 @@ fn default_run_replays_the_sample_serves_http_and_stops_on_sigterm() {
         .unwrap()
         .iter()
         .find(|n| {
-            n["label"]
-                .as_str()
-                .unwrap()
-                .to_lowercase()
-                .contains("kochfarms")
+            // The storyline (claims inside it have a parent).
+            n["parent"].is_null()
+                && n["label"]
+                    .as_str()
+                    .unwrap()
+                    .to_lowercase()
+                    .contains("kochfarms")
         })
         .unwrap_or_else(|| panic!("no KochFarms narrative: {narratives}"));
     // Issue 8: readable evidence, the posts' spelling, a headline and one representative

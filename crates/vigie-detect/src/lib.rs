@@ -15,7 +15,11 @@
 //!
 //! - `sketch`: SigniTrend's hashed significance tables (fixed memory).
 //! - `features`: the terms, pairs, MinHash signature and links taken from a post.
-//! - `narrative`: one narrative's statistics, status, severity and report.
+//! - `narrative`: one narrative's statistics, status, severity and report (storylines and
+//!   claims alike).
+//! - `claims`: the claims inside storylines (leader clustering of post vectors, identity
+//!   joins, attachment to storylines by member votes).
+//! - `evidence`: readable labels (original spellings) and diverse representative posts.
 //! - `coordination`: near-duplicates, shared links, repeat accounts.
 //! - `watchlist`: standing queries and watched domains or accounts.
 //! - `detector`: puts them together.
@@ -27,7 +31,11 @@
 //! (26.2 MB with the defaults: 4 × (65,536 + 262,144) × 20), whatever the vocabulary.
 //! Everything else is bounded by configuration: `max_recent_posts` recent posts,
 //! `max_active_narratives` narratives of at most `max_member_ids` ids and 1,000
-//! coordination members each, and 64 retired narratives.
+//! coordination members each, and 64 retired narratives; claims by `[detect.claims]
+//! max_claims` clusters (≈ 16 KB each at worst: 2 × `min_posts` waiting members, 8
+//! headline candidates, a centroid and its running sum) plus 262,144 decayed document
+//! frequencies and term texts (≈ 20 MB at worst); the reorder buffer by
+//! `[detect.event_time] max_buffered_posts` analyzed posts.
 #![warn(missing_docs)]
 
 mod claims;

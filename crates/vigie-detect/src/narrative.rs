@@ -525,17 +525,16 @@ impl NarrativeState {
             .iter()
             .map(|t| (t.narrative_posts, t.best.z, t.hash, t.text.as_str(), t.kind))
             .collect();
+        // A hashtag that is also a term comes twice; `evidence::label` keeps the first.
         for (tag, posts) in &self.hashtags {
             let hash = term_hash(TokenKind::Hashtag, tag);
-            if !self.has_term(hash) {
-                parts.push((
-                    *posts,
-                    f64::NEG_INFINITY,
-                    hash,
-                    tag.as_str(),
-                    TokenKind::Hashtag,
-                ));
-            }
+            parts.push((
+                *posts,
+                f64::NEG_INFINITY,
+                hash,
+                tag.as_str(),
+                TokenKind::Hashtag,
+            ));
         }
         // Stable: among equals, defining terms (in their order) before hashtags.
         parts.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.total_cmp(&a.1)));

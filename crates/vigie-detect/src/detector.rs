@@ -445,13 +445,18 @@ impl Detector {
         self.assign(index, &bursting, &mut events);
         let clock = self.claim_clock();
         let mut placed = None;
-        let claim_events = {
-            let post = self.state.recent[index].clone();
-            self.with_claims(clock, |claims, ctx, events| {
-                placed = claims.add(&post, ctx, events);
-            })
-        };
-        self.state.recent[index].claim = placed;
+        // Taken out of the buffer while the claims look at it (no copy per post), put back
+        // at the same place.
+        let mut post = self
+            .state
+            .recent
+            .pop_back()
+            .expect("the post was just pushed");
+        let claim_events = self.with_claims(clock, |claims, ctx, events| {
+            placed = claims.add(&post, ctx, events);
+        });
+        post.claim = placed;
+        self.state.recent.push_back(post);
         events.extend(claim_events);
         events
     }

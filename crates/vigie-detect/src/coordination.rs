@@ -54,6 +54,21 @@ pub(crate) struct CoordinationParams {
     pub window_secs: i64,
 }
 
+impl CoordinationParams {
+    /// Copies the coordination settings out of the detector's configuration.
+    pub fn new(config: &crate::DetectorConfig) -> CoordinationParams {
+        CoordinationParams {
+            jaccard: config.near_duplicate_jaccard,
+            near_duplicate_window_secs: i64::from(config.near_duplicate_window_secs),
+            interval_secs: i64::from(config.coordination_interval_secs),
+            min_accounts: config.coordination_min_accounts,
+            synchronized_min_groups: config.synchronized_min_groups,
+            prior_posts: config.coordination_prior_posts,
+            window_secs: i64::from(config.window_secs),
+        }
+    }
+}
+
 /// One known-author member post.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct CoordinationMember {
@@ -421,15 +436,7 @@ mod tests {
     use crate::hashing::minhash;
 
     fn params() -> CoordinationParams {
-        CoordinationParams {
-            jaccard: 0.8,
-            near_duplicate_window_secs: 3600,
-            interval_secs: 300,
-            min_accounts: 3,
-            synchronized_min_groups: 2,
-            prior_posts: 10.0,
-            window_secs: 3600,
-        }
+        CoordinationParams::new(&crate::DetectorConfig::default())
     }
 
     fn member(

@@ -216,15 +216,7 @@ impl Detector {
 
     fn assemble(config: DetectorConfig, watchlists: Watchlists, state: DetectorState) -> Detector {
         let baseline = BaselineParams::new(config.alpha(), config.bias_posts);
-        let coordination = CoordinationParams {
-            jaccard: config.near_duplicate_jaccard,
-            near_duplicate_window_secs: i64::from(config.near_duplicate_window_secs),
-            interval_secs: i64::from(config.coordination_interval_secs),
-            min_accounts: config.coordination_min_accounts,
-            synchronized_min_groups: config.synchronized_min_groups,
-            prior_posts: config.coordination_prior_posts,
-            window_secs: i64::from(config.window_secs),
-        };
+        let coordination = CoordinationParams::new(&config);
         let ignored = config
             .ignored_terms
             .iter()

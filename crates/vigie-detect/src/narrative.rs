@@ -882,15 +882,7 @@ mod tests {
     #[test]
     fn a_narrative_cites_the_posts_of_its_sliding_window() {
         let config = DetectorConfig::default();
-        let params = CoordinationParams {
-            jaccard: 0.8,
-            near_duplicate_window_secs: 3600,
-            interval_secs: 300,
-            min_accounts: 3,
-            synchronized_min_groups: 2,
-            prior_posts: 10.0,
-            window_secs: 3600,
-        };
+        let params = CoordinationParams::new(&config);
         let seed = NarrativeTerm {
             hash: 1,
             kind: TokenKind::Word,
@@ -965,15 +957,7 @@ mod tests {
     #[test]
     fn issue_8_evidence_is_one_post_per_copy_group_with_spellings_and_a_headline() {
         let config = DetectorConfig::default();
-        let params = CoordinationParams {
-            jaccard: 0.8,
-            near_duplicate_window_secs: 3600,
-            interval_secs: 300,
-            min_accounts: 3,
-            synchronized_min_groups: 2,
-            prior_posts: 10.0,
-            window_secs: 3600,
-        };
+        let params = CoordinationParams::new(&config);
         let seeds = vec![term(1, 0.0, 0.0, 4.0, 0), term(2, 0.0, 0.0, 4.0, 0)];
         let mut a = NarrativeState::new(NarrativeId(1), seeds.clone(), 0, 0);
         let story = "The PLANT exploded in Centerville this morning";

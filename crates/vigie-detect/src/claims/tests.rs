@@ -10,15 +10,7 @@ use crate::hashing::term_hash;
 use crate::narrative::NarrativeState;
 
 fn params() -> CoordinationParams {
-    CoordinationParams {
-        jaccard: 0.8,
-        near_duplicate_window_secs: 3600,
-        interval_secs: 300,
-        min_accounts: 3,
-        synchronized_min_groups: 2,
-        prior_posts: 10.0,
-        window_secs: 3600,
-    }
+    CoordinationParams::new(&DetectorConfig::default())
 }
 
 fn storyline(id: u64, severity: Severity) -> NarrativeState {

@@ -803,8 +803,12 @@ pub fn synthetic_hoax_stream() -> String {
 }
 
 /// Returns the `vigie` binary next to the running test's executable
-/// (`target/<profile>/deps/TEST-HASH` → `target/<profile>/vigie`).
+/// (`target/<profile>/deps/TEST-HASH` → `target/<profile>/vigie`), or the one
+/// `TEST_VIGIE_BINARY` names (to check that a test fails on an older build).
 pub fn vigie_binary() -> PathBuf {
+    if let Some(binary) = std::env::var_os("TEST_VIGIE_BINARY") {
+        return PathBuf::from(binary);
+    }
     let exe = std::env::current_exe().expect("the test knows its path");
     let binary = exe
         .parent()

@@ -3,18 +3,18 @@
 //! and restart in the middle) give the same narratives as a replay of the file.
 //!
 //! Both tests run the `vigie` binary (`cargo build -p vigie-daemon` first when running this
-//! file alone). `TEST_VIGIE_BINARY` replaces it, to check that the tests fail on a build
-//! without the event-time orderer.
+//! file alone). `TEST_VIGIE_BINARY` replaces it (see `vigie_tests::vigie_binary`), to check
+//! that the tests fail on a build without the event-time orderer.
 
 use std::collections::BTreeSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use vigie_tests::{
-    free_port, http_get, metric_sum, repo_root, vigie_binary, KillOnDrop, Record, TestBroker,
+    free_port, metric_sum, repo_root, vigie_binary, Record, TestBroker, VigieProcess,
 };
 
 /// The built-in sample (5,271 IRA posts of 2015-11-26, ending with the #KochFarms hoax).
@@ -23,10 +23,6 @@ fn sample_lines() -> anyhow::Result<Vec<String>> {
     let mut text = String::new();
     flate2::read::GzDecoder::new(std::fs::File::open(&path)?).read_to_string(&mut text)?;
     Ok(text.lines().map(str::to_owned).collect())
-}
-
-fn binary() -> PathBuf {
-    std::env::var_os("TEST_VIGIE_BINARY").map_or_else(vigie_binary, PathBuf::from)
 }
 
 /// Issue 8, acceptance row "the built-in sample with one post dated three weeks ahead
@@ -48,7 +44,7 @@ fn issue_8_a_post_three_weeks_ahead_does_not_hide_kochfarms() -> anyhow::Result<
     let input = dir.path().join("sample-ahead.jsonl");
     std::fs::write(&input, lines.join("\n") + "\n")?;
     let alerts = dir.path().join("alerts.jsonl");
-    let output = Command::new(binary())
+    let output = Command::new(vigie_binary())
         .arg("replay")
         .arg(&input)
         .arg("--data-dir")
@@ -127,7 +123,7 @@ fn narrative_key(narrative: &serde_json::Value) -> serde_json::Value {
 
 /// Waits until the daemon's detector has observed `posts`, then returns every narrative.
 fn narratives_after(
-    vigie: &mut Vigie,
+    vigie: &mut VigieProcess,
     posts: u64,
     timeout: Duration,
 ) -> anyhow::Result<Vec<serde_json::Value>> {
@@ -232,7 +228,7 @@ async fn issue_8_four_partitions_consumed_twice_give_the_same_narratives_as_repl
             file.display()
         ),
     )?;
-    let mut replay = spawn(&config, port, &replay_dir)?;
+    let mut replay = VigieProcess::run(&config, port, &replay_dir.join("vigie.log"))?;
     let expected = narratives_after(&mut replay, total, Duration::from_secs(120))?;
     drop(replay);
     eprintln!("replay: {:?}", started.elapsed());
@@ -258,10 +254,10 @@ async fn issue_8_four_partitions_consumed_twice_give_the_same_narratives_as_repl
     let first_dir = dir.path().join("first");
     std::fs::create_dir_all(&first_dir)?;
     let port = free_port()?;
-    let mut first = spawn(
+    let mut first = VigieProcess::run(
         &kafka_config(&first_dir, &broker, "event-time-first", port),
         port,
-        &first_dir,
+        &first_dir.join("vigie.log"),
     )?;
     let found = narratives_after(&mut first, total, Duration::from_secs(120))?;
     let (_, metrics) = first.get("/metrics").context("metrics")?;
@@ -279,7 +275,7 @@ async fn issue_8_four_partitions_consumed_twice_give_the_same_narratives_as_repl
     std::fs::create_dir_all(&second_dir)?;
     let port = free_port()?;
     let config = kafka_config(&second_dir, &broker, "event-time-second", port);
-    let mut second = spawn(&config, port, &second_dir)?;
+    let mut second = VigieProcess::run(&config, port, &second_dir.join("vigie.log"))?;
     let snapshot = second_dir.join("data/detector.snapshot");
     let observed_at_kill = second.wait_for(
         "a snapshot and some posts observed",
@@ -296,7 +292,7 @@ async fn issue_8_four_partitions_consumed_twice_give_the_same_narratives_as_repl
     }
     let port = free_port()?;
     let config = kafka_config(&second_dir, &broker, "event-time-second", port);
-    let mut restarted = spawn(&config, port, &second_dir)?;
+    let mut restarted = VigieProcess::run(&config, port, &second_dir.join("vigie.log"))?;
     let found = narratives_after(&mut restarted, total, Duration::from_secs(120))?;
     assert!(
         restarted.log().contains("detector state restored"),
@@ -314,86 +310,4 @@ async fn issue_8_four_partitions_consumed_twice_give_the_same_narratives_as_repl
         started.elapsed()
     );
     Ok(())
-}
-
-/// A `vigie run` child process (the binary of [`binary`]) logging into a file; killed
-/// (SIGKILL) on drop.
-struct Vigie {
-    child: Option<KillOnDrop>,
-    http_port: u16,
-    log_path: PathBuf,
-}
-
-impl Vigie {
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log_path).unwrap_or_default()
-    }
-
-    fn get(&self, path: &str) -> Option<(u16, String)> {
-        http_get(self.http_port, path)
-    }
-
-    fn get_json(&self, path: &str) -> Option<serde_json::Value> {
-        match self.get(path)? {
-            (200, body) => serde_json::from_str(&body).ok(),
-            _ => None,
-        }
-    }
-
-    /// Waits until `probe` returns `Some`; fails (with the log) after `timeout` or if the
-    /// process exits.
-    fn wait_for<T>(
-        &mut self,
-        what: &str,
-        timeout: Duration,
-        mut probe: impl FnMut(&Vigie) -> Option<T>,
-    ) -> anyhow::Result<T> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(value) = probe(self) {
-                return Ok(value);
-            }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.0.try_wait().ok())
-                .flatten()
-            {
-                bail!("{what}: vigie exited with {status}; log:\n{}", self.log());
-            }
-            if Instant::now() > deadline {
-                bail!("{what}: not seen within {timeout:?}; log:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-
-    /// Kills the process with SIGKILL (a crash).
-    fn kill_hard(&mut self) {
-        self.child = None;
-    }
-}
-
-/// Starts `vigie run --config CONFIG`, logging into `dir/vigie.log`.
-fn spawn(config: &Path, http_port: u16, dir: &Path) -> anyhow::Result<Vigie> {
-    let log_path = dir.join("vigie.log");
-    let log = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log_path)?;
-    let child = Command::new(binary())
-        .arg("run")
-        .arg("--config")
-        .arg(config)
-        .env("VIGIE_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .spawn()
-        .context("failed to start vigie")?;
-    Ok(Vigie {
-        child: Some(KillOnDrop(child)),
-        http_port,
-        log_path,
-    })
 }

@@ -85,6 +85,24 @@ fn bench_detector(c: &mut Criterion) {
             events
         })
     });
+    // The storyline level alone, in the same run: what the claims cost.
+    let storylines_only = DetectorConfig {
+        claims: vigie_detect::ClaimConfig {
+            enabled: false,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    group.bench_function("observe_storylines_only", |b| {
+        b.iter(|| {
+            let mut detector = Detector::new(storylines_only.clone(), analyzer.clone()).unwrap();
+            let mut events = 0;
+            for post in &posts {
+                events += detector.observe(post).len();
+            }
+            events
+        })
+    });
     group.finish();
 }
 

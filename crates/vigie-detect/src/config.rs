@@ -129,9 +129,9 @@ impl Default for ClaimConfig {
     fn default() -> Self {
         ClaimConfig {
             enabled: true,
-            join_similarity: 0.4,
+            join_similarity: 0.3,
             merge_similarity: 0.4,
-            min_posts: 8,
+            min_posts: 5,
             min_authors: 3,
             idf_half_life_secs: 24 * 3600,
             idle_posts: 20_000,

@@ -21,6 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use vigie_domain::{CoordinationEvidence, NearDuplicateGroup, SharedLinkGroup};
 
@@ -238,17 +239,20 @@ impl CoordinationState {
             if posts.len() < params.min_accounts as usize {
                 continue;
             }
+            let mut authors: Vec<&str> = Vec::with_capacity(posts.len());
             let coordinated: Vec<u32> = posts
                 .iter()
                 .copied()
                 .filter(|&m| {
                     let at = self.members[m as usize].at;
-                    let mut authors: Vec<&str> = posts
-                        .iter()
-                        .map(|&o| &self.members[o as usize])
-                        .filter(|o| (o.at - at).abs() <= params.interval_secs)
-                        .map(|o| o.author.as_str())
-                        .collect();
+                    authors.clear();
+                    authors.extend(
+                        posts
+                            .iter()
+                            .map(|&o| &self.members[o as usize])
+                            .filter(|o| (o.at - at).abs() <= params.interval_secs)
+                            .map(|o| o.author.as_str()),
+                    );
                     authors.sort_unstable();
                     authors.dedup();
                     authors.len() as u32 >= params.min_accounts
@@ -269,7 +273,8 @@ impl CoordinationState {
         links: &BTreeMap<&str, Vec<u32>>,
         params: &CoordinationParams,
     ) -> BTreeSet<&str> {
-        let mut pairs: BTreeMap<(&str, &str), u32> = BTreeMap::new();
+        // Looked up and filtered only, never iterated in order: a fast hash map.
+        let mut pairs: FxHashMap<(&str, &str), u32> = FxHashMap::default();
         for members in groups.values().chain(links.values()) {
             let mut authors: Vec<&str> = members
                 .iter()
@@ -294,8 +299,8 @@ impl CoordinationState {
     }
 
     /// Returns, per author, the members posted at or after `since`.
-    fn posts_by_author_since(&self, since: i64) -> BTreeMap<&str, u32> {
-        let mut posts: BTreeMap<&str, u32> = BTreeMap::new();
+    fn posts_by_author_since(&self, since: i64) -> FxHashMap<&str, u32> {
+        let mut posts: FxHashMap<&str, u32> = FxHashMap::default();
         for member in self.members.iter().filter(|m| m.at >= since) {
             *posts.entry(member.author.as_str()).or_insert(0) += 1;
         }

@@ -109,6 +109,32 @@ pub(crate) struct RecentPost {
     pub claim: Option<u64>,
 }
 
+impl RecentPost {
+    /// Returns a copy without its terms' texts (`words`), which only the clustering of
+    /// the post itself reads: what a claim keeps of a member waiting for its report.
+    pub(crate) fn member_copy(&self) -> RecentPost {
+        RecentPost {
+            id: self.id.clone(),
+            at: self.at,
+            window: self.window,
+            author: self.author.clone(),
+            lang: self.lang.clone(),
+            terms: self.terms.clone(),
+            words: Vec::new(),
+            surfaces: self.surfaces.clone(),
+            anchor: self.anchor,
+            signature: self.signature,
+            links: self.links.clone(),
+            hashtags: self.hashtags.clone(),
+            engagement: self.engagement,
+            watches: self.watches.clone(),
+            sample: self.sample.clone(),
+            narrative: self.narrative,
+            claim: self.claim,
+        }
+    }
+}
+
 /// Everything the detector remembers; what a snapshot holds.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct DetectorState {
@@ -911,7 +937,13 @@ impl Detector {
             .narratives
             .get_mut(&id)
             .expect("posts join tracked narratives");
-        add_member_post(narrative, post, &self.config, &self.coordination);
+        add_member_post(
+            narrative,
+            post,
+            &self.config,
+            &self.coordination,
+            CoordinationRefresh::Eager,
+        );
         self.state.counters.posts_in_narratives += 1;
         // A post back-filled into a new storyline was clustered when it was observed: its
         // claim now counts it for this storyline.
@@ -1062,6 +1094,7 @@ pub(crate) fn add_member_post(
     post: &RecentPost,
     config: &DetectorConfig,
     coordination: &CoordinationParams,
+    refresh: CoordinationRefresh,
 ) {
     let author = post.author.as_deref().map(|a| hash_bytes(9, a.as_bytes()));
     narrative.add_member(
@@ -1094,10 +1127,26 @@ pub(crate) fn add_member_post(
             },
             coordination,
         );
-        if narrative.coordination_due(known_before) {
+        let due = match refresh {
+            CoordinationRefresh::Eager => narrative.coordination_due(known_before),
+            CoordinationRefresh::Sparse => known_before.is_power_of_two() || known_before % 16 == 0,
+        };
+        if due {
             narrative.refresh_coordination(coordination);
         }
     }
+}
+
+/// How often a member's arrival recomputes a narrative's coordination score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CoordinationRefresh {
+    /// After every post while it is small, then every tenth: storylines, whose score
+    /// takes part in every severity judgement.
+    Eager,
+    /// At 1, 2, 4, 8, 16 known-author posts, then every sixteenth: claims, whose score
+    /// only raises an alerting claim and is recomputed when the claim is reported.
+    /// (Every post made the claims' coordination a third of their cost.)
+    Sparse,
 }
 
 #[cfg(test)]

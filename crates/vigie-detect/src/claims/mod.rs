@@ -30,9 +30,10 @@
 //! older claim; hash maps are only looked up, never iterated where order matters), so the
 //! reorder buffer in front of the detector makes the claims the same on every replay.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::{DateTime, Utc};
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use vigie_domain::{Narrative, NarrativeEvent, NarrativeEventKind, NarrativeId, TokenKind};
 
@@ -40,7 +41,7 @@ use vector::{add_sparse, dot, normalise, truncate_heaviest, DecayedCounts, Spars
 pub(crate) use vector::{anchor, Anchor};
 
 use crate::coordination::CoordinationParams;
-use crate::detector::{add_member_post, RecentPost};
+use crate::detector::{add_member_post, CoordinationRefresh, RecentPost};
 use crate::hashing::hash_bytes;
 use crate::narrative::{NarrativeState, NarrativeTerm, StoredSignificance};
 use crate::{ClaimConfig, DetectorConfig};
@@ -202,17 +203,17 @@ pub(crate) struct Claims {
     /// Decayed document frequencies of terms, links and anchors (IDF of "now").
     df: DecayedCounts,
     /// Canonical text and kind of the terms seen, for labels (bounded).
-    texts: HashMap<u64, (TokenKind, String)>,
+    texts: FxHashMap<u64, (TokenKind, String)>,
     clusters: BTreeMap<u64, Cluster>,
     /// Term → (cluster, weight) of the centroids holding it, sorted by cluster: an
     /// inverted index of the centroids, so a post is scored against the clusters it
     /// shares a term with only.
-    postings: HashMap<u64, Vec<(u64, f32)>>,
+    postings: FxHashMap<u64, Vec<(u64, f32)>>,
     /// Identity evidence → the cluster it belongs to: a full link or a repost/reply root
     /// seen in one cluster brings every later post carrying it to that cluster, whatever
     /// its words or language (shared links are 99% claim-pure on the MediaEval data).
     #[serde(default)]
-    identities: HashMap<u64, u64>,
+    identities: FxHashMap<u64, u64>,
     next_key: u64,
 }
 
@@ -221,10 +222,10 @@ impl Default for Claims {
         Claims {
             posts: 0,
             df: DecayedCounts::new(),
-            texts: HashMap::new(),
+            texts: FxHashMap::default(),
             clusters: BTreeMap::new(),
-            postings: HashMap::new(),
-            identities: HashMap::new(),
+            postings: FxHashMap::default(),
+            identities: FxHashMap::default(),
             next_key: 0,
         }
     }
@@ -437,7 +438,7 @@ impl Claims {
     /// Returns the most similar cluster to a unit vector (other than `except`), with its
     /// cosine; ties go to the older cluster.
     fn nearest(&self, vector: &Sparse, except: Option<u64>) -> Option<(u64, f32)> {
-        let mut scores: HashMap<u64, f32> = HashMap::new();
+        let mut scores: FxHashMap<u64, f32> = FxHashMap::default();
         for (hash, weight) in vector {
             let Some(entries) = self.postings.get(hash) else {
                 continue;
@@ -500,7 +501,13 @@ impl Claims {
         truncate_heaviest(&mut cluster.sum, SUM_TERMS_FACTOR * centroid_terms);
         keep_candidate(cluster, &post.id, &post.sample, vector);
         match &mut cluster.claim {
-            Some(claim) => add_member_post(claim, post, ctx.config, ctx.coordination),
+            Some(claim) => add_member_post(
+                claim,
+                post,
+                ctx.config,
+                ctx.coordination,
+                CoordinationRefresh::Sparse,
+            ),
             None => {
                 match &post.author {
                     Some(author) if cluster.pending_authors.len() < MAX_PENDING_AUTHORS => {
@@ -511,7 +518,7 @@ impl Claims {
                     Some(_) => {}
                     None => cluster.pending_anonymous += 1,
                 }
-                cluster.pending.push(post.clone());
+                cluster.pending.push(post.member_copy());
                 let cap = pending_cap(ctx.claims());
                 if cluster.pending.len() > cap {
                     cluster.pending.remove(0);
@@ -624,8 +631,15 @@ impl Claims {
             }
             (Some(claim), None) => {
                 for post in &gone.pending {
-                    add_member_post(claim, post, ctx.config, ctx.coordination);
+                    add_member_post(
+                        claim,
+                        post,
+                        ctx.config,
+                        ctx.coordination,
+                        CoordinationRefresh::Sparse,
+                    );
                 }
+                claim.refresh_coordination(ctx.coordination);
             }
             (None, _) => {
                 cluster.pending.extend(gone.pending);
@@ -737,8 +751,15 @@ impl Claims {
             .unwrap_or(ctx.now);
         let mut claim = NarrativeState::new(id, terms, first, ctx.window);
         for post in std::mem::take(&mut cluster.pending) {
-            add_member_post(&mut claim, &post, ctx.config, ctx.coordination);
+            add_member_post(
+                &mut claim,
+                &post,
+                ctx.config,
+                ctx.coordination,
+                CoordinationRefresh::Sparse,
+            );
         }
+        claim.refresh_coordination(ctx.coordination);
         cluster.pending_authors.clear();
         cluster.pending_anonymous = 0;
         cluster.claim = Some(claim);
@@ -793,7 +814,7 @@ fn identities_of(post: &RecentPost) -> Vec<u64> {
 }
 
 /// Removes a cluster's entry from a term's postings.
-fn unpost(postings: &mut HashMap<u64, Vec<(u64, f32)>>, hash: u64, key: u64) {
+fn unpost(postings: &mut FxHashMap<u64, Vec<(u64, f32)>>, hash: u64, key: u64) {
     if let Some(entries) = postings.get_mut(&hash) {
         if let Ok(i) = entries.binary_search_by_key(&key, |(k, _)| *k) {
             entries.remove(i);
@@ -813,6 +834,20 @@ fn pending_cap(config: &ClaimConfig) -> usize {
 fn keep_candidate(cluster: &mut Cluster, id: &str, text: &str, vector: &Sparse) {
     if cluster.candidates.iter().any(|c| c.id == id) {
         return;
+    }
+    if cluster.candidates.len() >= CANDIDATES {
+        // When full, a newcomer no more central than the least central candidate would be
+        // the one removed (ties go against the newest): skip the copy.
+        let centroid = &cluster.sum;
+        let least = cluster
+            .candidates
+            .iter()
+            .map(|c| dot(&c.vector, centroid))
+            .min_by(f32::total_cmp)
+            .expect("candidates are full, so not empty");
+        if dot(vector, centroid).total_cmp(&least).is_le() {
+            return;
+        }
     }
     cluster.candidates.push(Candidate {
         id: id.to_owned(),

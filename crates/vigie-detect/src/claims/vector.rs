@@ -1,7 +1,7 @@
 //! The vector side of claims: sparse unit vectors, their arithmetic, document
 //! frequencies that decay in event time, and the conversation anchor of a post.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Serialize};
 use vigie_domain::Post;
@@ -53,7 +53,7 @@ pub(crate) fn anchor(post: &Post) -> Option<Anchor> {
 /// update touches one entry: stored = count × 2^((t − origin) / half_life).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct DecayedCounts {
-    pub counts: HashMap<u64, f64>,
+    pub counts: FxHashMap<u64, f64>,
     total: f64,
     origin: i64,
 }
@@ -61,7 +61,7 @@ pub(crate) struct DecayedCounts {
 impl DecayedCounts {
     pub fn new() -> DecayedCounts {
         DecayedCounts {
-            counts: HashMap::new(),
+            counts: FxHashMap::default(),
             total: 0.0,
             origin: 0,
         }

@@ -187,8 +187,7 @@ impl Claims {
             // API lists it as it is all the same), only its report, severity changes,
             // merges and retirement are. Most claims never alert, and building their view
             // at every window close was a tenth of the detector's time.
-            if !kinds.is_empty() && cluster.parent.is_some() && claim.severity >= Severity::Medium
-            {
+            if !kinds.is_empty() && cluster.parent.is_some() && claim.severity >= Severity::Medium {
                 changed.push((claim.id, *key, kinds));
             }
         }

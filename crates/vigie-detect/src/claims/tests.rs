@@ -345,3 +345,33 @@ fn issue_8_tracked_claims_are_bounded() {
     );
     assert!(bench.claims.memory_bytes() < 5_000_000);
 }
+
+/// A claim below alert changes quietly at window closes (no event; the API still lists
+/// it), while an alerting claim reports its window as an update.
+#[test]
+fn issue_8_only_alerting_claims_report_their_window_closes() {
+    for (severity, expect_updates) in [(Severity::Low, false), (Severity::Medium, true)] {
+        let mut bench = Bench::new(severity);
+        two_claims(&mut bench);
+        assert_eq!(
+            bench.views().len(),
+            2,
+            "both claims are listed ({severity:?})"
+        );
+        bench.events.clear();
+        bench.run(1_000 + 3_600, |claims, ctx, events| {
+            claims.close_window(1, ctx, events)
+        });
+        let updates = bench
+            .events
+            .iter()
+            .filter(|e| matches!(e.kind, NarrativeEventKind::Updated))
+            .count();
+        if expect_updates {
+            assert_eq!(updates, 2, "{severity:?}: {:?}", bench.events);
+        } else {
+            assert!(bench.events.is_empty(), "{severity:?}: {:?}", bench.events);
+        }
+        assert_eq!(bench.views().len(), 2, "both claims are still listed");
+    }
+}

@@ -75,16 +75,6 @@ fn bench_detector(c: &mut Criterion) {
     let mut group = c.benchmark_group("detector");
     group.throughput(Throughput::Elements(posts.len() as u64));
     group.sample_size(10);
-    group.bench_function("observe", |b| {
-        b.iter(|| {
-            let mut detector = Detector::new(DetectorConfig::default(), analyzer.clone()).unwrap();
-            let mut events = 0;
-            for post in &posts {
-                events += detector.observe(post).len();
-            }
-            events
-        })
-    });
     // The storyline level alone, in the same run: what the claims cost.
     let storylines_only = DetectorConfig {
         claims: vigie_detect::ClaimConfig {
@@ -93,16 +83,21 @@ fn bench_detector(c: &mut Criterion) {
         },
         ..Default::default()
     };
-    group.bench_function("observe_storylines_only", |b| {
-        b.iter(|| {
-            let mut detector = Detector::new(storylines_only.clone(), analyzer.clone()).unwrap();
-            let mut events = 0;
-            for post in &posts {
-                events += detector.observe(post).len();
-            }
-            events
-        })
-    });
+    for (name, config) in [
+        ("observe", DetectorConfig::default()),
+        ("observe_storylines_only", storylines_only),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let mut detector = Detector::new(config.clone(), analyzer.clone()).unwrap();
+                let mut events = 0;
+                for post in &posts {
+                    events += detector.observe(post).len();
+                }
+                events
+            })
+        });
+    }
     group.finish();
 }
 

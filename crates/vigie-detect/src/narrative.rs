@@ -309,7 +309,7 @@ pub(crate) struct NarrativeState {
     #[serde(default)]
     pub forms: SurfaceForms,
     pub coordination: CoordinationState,
-    /// Coordination score, refreshed on a schedule (see `refresh_coordination`).
+    /// Coordination score, refreshed on a schedule (see `CoordinationRefresh`).
     pub coordination_score: f64,
     pub watch_matches: BTreeMap<String, u32>,
     pub merged_ids: Vec<NarrativeId>,
@@ -568,11 +568,6 @@ impl NarrativeState {
     /// Returns the known-author posts coordination has examined.
     pub fn coordination_known(&self) -> usize {
         self.coordination.len()
-    }
-
-    /// Returns whether the coordination score is due for a refresh.
-    pub fn coordination_due(&self, known_posts_before: usize) -> bool {
-        known_posts_before < 50 || known_posts_before % 10 == 0
     }
 
     /// Returns the number of distinct authors, each anonymous post counting as one.

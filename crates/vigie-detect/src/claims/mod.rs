@@ -836,33 +836,24 @@ fn keep_candidate(cluster: &mut Cluster, id: &str, text: &str, vector: &Sparse) 
         return;
     }
     if cluster.candidates.len() >= CANDIDATES {
-        // When full, a newcomer no more central than the least central candidate would be
-        // the one removed (ties go against the newest): skip the copy.
+        // Full: the least central candidate (the newest among equals) makes room, unless
+        // the newcomer is no more central, which then is not kept (nor copied).
         let centroid = &cluster.sum;
-        let least = cluster
+        let (worst, least) = cluster
             .candidates
             .iter()
-            .map(|c| dot(&c.vector, centroid))
-            .min_by(f32::total_cmp)
+            .enumerate()
+            .map(|(i, c)| (i, dot(&c.vector, centroid)))
+            .min_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
             .expect("candidates are full, so not empty");
         if dot(vector, centroid).total_cmp(&least).is_le() {
             return;
         }
+        cluster.candidates.remove(worst);
     }
     cluster.candidates.push(Candidate {
         id: id.to_owned(),
         text: text.to_owned(),
         vector: vector.clone(),
     });
-    if cluster.candidates.len() > CANDIDATES {
-        let centroid = &cluster.sum;
-        let (worst, _) = cluster
-            .candidates
-            .iter()
-            .enumerate()
-            .map(|(i, c)| (i, dot(&c.vector, centroid)))
-            .min_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
-            .expect("candidates are not empty");
-        cluster.candidates.remove(worst);
-    }
 }

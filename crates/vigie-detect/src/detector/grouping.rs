@@ -476,11 +476,7 @@ pub(crate) fn add_member_post(
             },
             coordination,
         );
-        let due = match refresh {
-            CoordinationRefresh::Eager => narrative.coordination_due(known_before),
-            CoordinationRefresh::Sparse => known_before.is_power_of_two() || known_before % 16 == 0,
-        };
-        if due {
+        if refresh.due(known_before) {
             narrative.refresh_coordination(coordination);
         }
     }
@@ -496,4 +492,15 @@ pub(crate) enum CoordinationRefresh {
     /// only raises an alerting claim and is recomputed when the claim is reported.
     /// (Every post made the claims' coordination a third of their cost.)
     Sparse,
+}
+
+impl CoordinationRefresh {
+    /// Returns whether the score is due once a narrative that had `known_before`
+    /// known-author posts gets one more.
+    fn due(self, known_before: usize) -> bool {
+        match self {
+            CoordinationRefresh::Eager => known_before < 50 || known_before % 10 == 0,
+            CoordinationRefresh::Sparse => known_before.is_power_of_two() || known_before % 16 == 0,
+        }
+    }
 }

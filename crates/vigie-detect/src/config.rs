@@ -92,6 +92,91 @@ pub struct DetectorConfig {
     pub claims: ClaimConfig,
     /// `[detect.event_time]`: the watermark and the reorder buffer before detection.
     pub event_time: EventTimeConfig,
+    /// `[detect.slow]`: the second, daily time scale for stories that trickle over days.
+    pub slow: SlowScaleConfig,
+}
+
+/// The slow time scale (module `slow`): terms and storylines also counted per day
+/// against baselines of their own, for stories that never burst within an hour.
+/// `burst_z`, `alert_z` and `alert_min_authors` are shared with the hourly scale.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SlowScaleConfig {
+    /// Counts the slow scale at all; off, only the hourly windows detect.
+    pub enabled: bool,
+    /// Length of one slow window, seconds of event time; at least two `window_secs`.
+    pub window_secs: u32,
+    /// Half-life of the slow baselines, seconds of event time (active days only).
+    pub baseline_half_life_secs: u32,
+    /// SigniTrend's bias β for the slow scale, posts per slow window.
+    pub bias_posts: f64,
+    /// Posts in the slow sliding window a storyline needs to reach `medium` through it.
+    pub alert_min_posts: f64,
+    /// Active slow windows the slow baselines learn before they judge anything: a
+    /// storyline started earlier has no slow baseline (on a cold start every term is new).
+    pub warmup_windows: u32,
+}
+
+impl Default for SlowScaleConfig {
+    fn default() -> Self {
+        SlowScaleConfig {
+            enabled: true,
+            window_secs: 86_400,
+            baseline_half_life_secs: 7 * 86_400,
+            bias_posts: 4.0,
+            alert_min_posts: 30.0,
+            warmup_windows: 2,
+        }
+    }
+}
+
+impl SlowScaleConfig {
+    /// Returns the per-slow-window EWMA weight.
+    pub(crate) fn alpha(&self) -> f64 {
+        1.0 - 0.5f64.powf(f64::from(self.window_secs) / f64::from(self.baseline_half_life_secs))
+    }
+
+    /// Checks ranges against the hourly window.
+    fn check(&self, window_secs: u32) -> Result<(), DetectError> {
+        let invalid =
+            |field: &'static str, reason: String| Err(DetectError::InvalidConfig { field, reason });
+        if self.window_secs > 30 * 86_400 {
+            return invalid(
+                "slow.window_secs",
+                "must be at most 2592000 (30 days)".into(),
+            );
+        }
+        if u64::from(self.window_secs) < 2 * u64::from(window_secs) {
+            return invalid(
+                "slow.window_secs",
+                format!(
+                    "must be at least two windows (2 × window_secs = {})",
+                    2 * u64::from(window_secs)
+                ),
+            );
+        }
+        if self.baseline_half_life_secs < self.window_secs
+            || self.baseline_half_life_secs > 365 * 86_400
+        {
+            return invalid(
+                "slow.baseline_half_life_secs",
+                "must be between one slow window and 365 days".into(),
+            );
+        }
+        if !(self.bias_posts > 0.0 && self.bias_posts <= 1e6) {
+            return invalid(
+                "slow.bias_posts",
+                "must be above 0 and at most 1000000".into(),
+            );
+        }
+        if self.warmup_windows > 365 {
+            return invalid("slow.warmup_windows", "must be at most 365".into());
+        }
+        if !(self.alert_min_posts >= 0.0 && self.alert_min_posts <= 1e9) {
+            return invalid("slow.alert_min_posts", "must be between 0 and 1e9".into());
+        }
+        Ok(())
+    }
 }
 
 /// How posts are grouped into claims (the narratives inside storylines): single-pass
@@ -303,6 +388,7 @@ impl Default for DetectorConfig {
             watchlists: Vec::new(),
             claims: ClaimConfig::default(),
             event_time: EventTimeConfig::default(),
+            slow: SlowScaleConfig::default(),
         }
     }
 }
@@ -349,6 +435,7 @@ impl DetectorConfig {
             return invalid("max_active_narratives", "must be positive");
         }
         self.event_time.check()?;
+        self.slow.check(self.window_secs)?;
         Ok(())
     }
 
@@ -489,6 +576,25 @@ mod tests {
                 other => panic!("{field}: {other:?}"),
             }
         }
+    }
+
+    /// Issue 8 (slow scale): its window must hold at least two hourly windows.
+    #[test]
+    fn issue_8_the_slow_window_is_checked_against_the_window() {
+        let mut config = DetectorConfig::default();
+        config.slow.window_secs = 3600;
+        match config.check() {
+            Err(DetectError::InvalidConfig { field, .. }) => assert_eq!(field, "slow.window_secs"),
+            other => panic!("{other:?}"),
+        }
+        config.slow.window_secs = 86_400;
+        config.slow.bias_posts = f64::NAN;
+        assert!(config.check().is_err());
+        let parsed: DetectorConfig =
+            serde_json::from_str(r#"{"slow": {"enabled": false, "alert_min_posts": 12.5}}"#)
+                .unwrap();
+        assert!(!parsed.slow.enabled && parsed.slow.alert_min_posts == 12.5);
+        assert!(serde_json::from_str::<DetectorConfig>(r#"{"slow": {"window": 3}}"#).is_err());
     }
 
     #[test]

@@ -53,6 +53,8 @@ pub(crate) struct CoordinationParams {
     pub prior_posts: f64,
     /// The detector's window, which bounds the evidence to the cited posts.
     pub window_secs: i64,
+    /// Windows in one slow window (`slow`), for reports that cite the slow window.
+    pub windows_per_slow_window: u32,
 }
 
 impl CoordinationParams {
@@ -66,6 +68,7 @@ impl CoordinationParams {
             synchronized_min_groups: config.synchronized_min_groups,
             prior_posts: config.coordination_prior_posts,
             window_secs: i64::from(config.window_secs),
+            windows_per_slow_window: config.slow.window_secs / config.window_secs.max(1),
         }
     }
 }

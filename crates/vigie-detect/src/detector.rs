@@ -44,6 +44,7 @@ use crate::features::{extract, PostFeatures};
 use crate::hashing::{pair_hash, MINHASH_LEN};
 use crate::narrative::NarrativeState;
 use crate::sketch::{BaselineParams, Significance, SignificanceSketch, WindowPosition};
+use crate::slow::{SlowClock, SlowCounts};
 use crate::watchlist::{WatchEntry, Watchlists};
 use crate::{DetectError, DetectorConfig};
 
@@ -87,6 +88,9 @@ pub(crate) struct RecentPost {
     pub id: String,
     pub at: i64,
     pub window: u32,
+    /// Slow window it was counted in (`slow`).
+    #[serde(default)]
+    pub slow_window: u32,
     pub author: Option<String>,
     pub lang: String,
     /// Counted term hashes, sorted.
@@ -121,6 +125,7 @@ impl RecentPost {
             id: self.id.clone(),
             at: self.at,
             window: self.window,
+            slow_window: self.slow_window,
             author: self.author.clone(),
             lang: self.lang.clone(),
             terms: self.terms.clone(),
@@ -163,6 +168,12 @@ struct DetectorState {
     /// The claims inside the storylines.
     #[serde(default)]
     claims: Claims,
+    /// Terms counted per slow window (`slow`); `None` when the slow scale is off (and in
+    /// snapshots older than it, which start it empty).
+    #[serde(default)]
+    slow_terms: Option<SignificanceSketch>,
+    #[serde(default)]
+    slow_clock: SlowClock,
 }
 
 /// The detector's state, to store next to the source offsets it covers so that a restart
@@ -184,6 +195,8 @@ pub struct Detector {
     config: DetectorConfig,
     watchlists: Watchlists,
     baseline: BaselineParams,
+    /// The slow scale's baseline parameters.
+    slow_baseline: BaselineParams,
     coordination: CoordinationParams,
     ignored: HashSet<String>,
     state: DetectorState,
@@ -197,6 +210,8 @@ struct BurstingTerm {
     kind: TokenKind,
     text: String,
     significance: Significance,
+    /// Its significance on the slow scale, when that is on.
+    slow: Option<Significance>,
 }
 
 impl Detector {
@@ -218,6 +233,8 @@ impl Detector {
             started_at: None,
             claims: Claims::default(),
             counters: DetectorCounters::default(),
+            slow_terms: Detector::slow_sketch(&config),
+            slow_clock: SlowClock::default(),
         };
         let watchlists = Watchlists::new(analyzer, &config.watchlists)?;
         Ok(Detector::assemble(config, watchlists, state))
@@ -241,11 +258,34 @@ impl Detector {
             }
         }
         let watchlists = Watchlists::new(analyzer, &snapshot.watchlists)?;
-        Ok(Detector::assemble(config, watchlists, snapshot.state))
+        let mut state = snapshot.state;
+        let expected = Detector::slow_sketch(&config);
+        match (&expected, &state.slow_terms) {
+            (Some(fresh), Some(found)) if fresh.len() != found.len() => {
+                return Err(DetectError::SnapshotMismatch {
+                    expected: fresh.len(),
+                    found: found.len(),
+                })
+            }
+            // Turned on since the snapshot (or an older snapshot): starts empty; turned
+            // off: forgotten.
+            (Some(_), None) | (None, Some(_)) => state.slow_terms = expected,
+            _ => {}
+        }
+        Ok(Detector::assemble(config, watchlists, state))
+    }
+
+    /// Returns the slow scale's term sketch, empty, when the configuration has it on.
+    fn slow_sketch(config: &DetectorConfig) -> Option<SignificanceSketch> {
+        config
+            .slow
+            .enabled
+            .then(|| SignificanceSketch::new(config.sketch_hashes, config.term_sketch_cells))
     }
 
     fn assemble(config: DetectorConfig, watchlists: Watchlists, state: DetectorState) -> Detector {
         let baseline = BaselineParams::new(config.alpha(), config.bias_posts);
+        let slow_baseline = BaselineParams::new(config.slow.alpha(), config.slow.bias_posts);
         let coordination = CoordinationParams::new(&config);
         let ignored = config
             .ignored_terms
@@ -256,6 +296,7 @@ impl Detector {
             config,
             watchlists,
             baseline,
+            slow_baseline,
             coordination,
             ignored,
             state,
@@ -382,7 +423,13 @@ impl Detector {
     /// Returns the bytes of the significance sketches: rows × cells × 20 bytes for terms
     /// and for pairs, independent of the vocabulary.
     pub fn sketch_bytes(&self) -> usize {
-        self.state.terms.memory_bytes() + self.state.pairs.memory_bytes()
+        self.state.terms.memory_bytes()
+            + self.state.pairs.memory_bytes()
+            + self
+                .state
+                .slow_terms
+                .as_ref()
+                .map_or(0, SignificanceSketch::memory_bytes)
     }
 
     /// Captures the whole state; see [`DetectorSnapshot`].
@@ -415,6 +462,7 @@ impl Detector {
             }
         }
         self.advance_to(at, &mut events);
+        self.advance_slow(at);
         if self.state.counters.posts_observed == 0 {
             self.state.started_at = Some(at);
         }
@@ -433,6 +481,7 @@ impl Detector {
             id: post.id.clone(),
             at,
             window: self.state.window,
+            slow_window: self.state.slow_clock.window(),
             author: post.author.clone(),
             lang: analyzed.analysis.lang.clone(),
             terms: features.terms.iter().map(|t| t.hash).collect(),
@@ -515,12 +564,26 @@ impl Detector {
             elapsed: self.elapsed_at(at),
             warmth: self.warmth(),
         };
+        let slow_secs = i64::from(self.config.slow.window_secs);
+        let slow_position = self
+            .state
+            .slow_clock
+            .position(at, slow_secs, self.slow_baseline.alpha);
         let mut bursting = BTreeMap::new();
+        let mut slow_significances = Vec::new();
         for term in &features.terms {
             let significance = self
                 .state
                 .terms
                 .observe(term.hash, position, &self.baseline);
+            let slow = self
+                .state
+                .slow_terms
+                .as_mut()
+                .map(|sketch| sketch.observe(term.hash, slow_position, &self.slow_baseline));
+            slow_significances.push(slow);
+            // Only the hourly scale decides what bursts (what joins or seeds a
+            // storyline); the slow one judges the storylines' growth (module `slow`).
             if significance.z >= self.config.burst_z {
                 bursting.insert(
                     term.hash,
@@ -528,6 +591,7 @@ impl Detector {
                         kind: term.kind,
                         text: term.text.clone(),
                         significance,
+                        slow,
                     },
                 );
             }
@@ -545,16 +609,55 @@ impl Detector {
                 }
                 // A co-burst makes both terms bursting in this post: "essien" next to
                 // "ebola" is news even if "ebola" alone is already common.
-                for term in [first, second] {
+                for (index, term) in [(a, first), (b, second)] {
                     bursting.entry(term.hash).or_insert_with(|| BurstingTerm {
                         kind: term.kind,
                         text: term.text.clone(),
                         significance,
+                        slow: slow_significances[index],
                     });
                 }
             }
         }
         bursting
+    }
+
+    /// Moves the slow clock to a post at `at`; at the start of a slow window, every
+    /// storyline's slow counts move there too.
+    fn advance_slow(&mut self, at: i64) {
+        if !self.config.slow.enabled {
+            return;
+        }
+        let secs = i64::from(self.config.slow.window_secs);
+        if self.state.slow_clock.advance(at, secs) {
+            let window = self.state.slow_clock.window();
+            for narrative in self.state.narratives.values_mut() {
+                narrative.slow.roll_to(window);
+            }
+        }
+    }
+
+    /// Returns how far event time is into the current slow window, 0 to 1.
+    fn slow_elapsed(&self) -> f64 {
+        let secs = i64::from(self.config.slow.window_secs);
+        self.state
+            .slow_clock
+            .elapsed(self.state.now.unwrap_or_default(), secs)
+    }
+
+    /// Starts the slow counts of a storyline seeded (or revived) with `seeds`.
+    /// Before the slow baselines have learned `slow.warmup_windows` windows, it gets
+    /// none: judged against nothing, every storyline of a cold start would look new.
+    fn seed_slow(&self, seeds: &[(u64, &BurstingTerm)]) -> SlowCounts {
+        let window = self.state.slow_clock.window();
+        let warm = window >= self.config.slow.warmup_windows;
+        SlowCounts::seeded(
+            window,
+            seeds
+                .iter()
+                .filter(|_| warm)
+                .filter_map(|(_, term)| term.slow.map(Into::into)),
+        )
     }
 
     fn elapsed_at(&self, at: i64) -> f64 {

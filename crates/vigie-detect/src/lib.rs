@@ -22,6 +22,7 @@
 //! - `evidence`: readable labels (original spellings) and diverse representative posts.
 //! - `coordination`: near-duplicates, shared links, repeat accounts.
 //! - `watchlist`: standing queries and watched domains or accounts.
+//! - `slow`: the daily time scale, for stories that trickle over days.
 //! - `detector`: puts them together.
 //! - `watermark`: orders posts by event time behind per-partition watermarks.
 //!
@@ -48,10 +49,11 @@ mod features;
 mod hashing;
 mod narrative;
 mod sketch;
+mod slow;
 mod watchlist;
 mod watermark;
 
-pub use config::{ClaimConfig, DetectorConfig, EventTimeConfig};
+pub use config::{ClaimConfig, DetectorConfig, EventTimeConfig, SlowScaleConfig};
 pub use detector::{Detector, DetectorCounters, DetectorSnapshot};
 pub use error::DetectError;
 pub use watchlist::{WatchEntry, Watchlists};

@@ -14,6 +14,7 @@ use crate::coordination::{CoordinationParams, CoordinationShares, CoordinationSt
 use crate::evidence::{self, Candidate, SurfaceForms};
 use crate::hashing::{estimated_jaccard, term_hash, MINHASH_LEN};
 use crate::sketch::{signitrend_z, Significance};
+use crate::slow::SlowCounts;
 use crate::DetectorConfig;
 
 /// Most distinct authors remembered per narrative; the count saturates beyond.
@@ -39,7 +40,7 @@ pub(crate) struct NarrativeTerm {
 }
 
 /// A [`Significance`] in serialisable form.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub(crate) struct StoredSignificance {
     pub z: f64,
     pub posts_in_window: f64,
@@ -65,6 +66,8 @@ pub(crate) struct Membership<'a> {
     pub at: i64,
     /// Window the post was counted in.
     pub window: u32,
+    /// Slow window the post was counted in (`slow`).
+    pub slow_window: u32,
     pub author: Option<u64>,
     pub lang: &'a str,
     pub hashtags: &'a [String],
@@ -313,6 +316,9 @@ pub(crate) struct NarrativeState {
     pub coordination_score: f64,
     pub watch_matches: BTreeMap<String, u32>,
     pub merged_ids: Vec<NarrativeId>,
+    /// Its counts on the slow (daily) scale.
+    #[serde(default)]
+    pub slow: SlowCounts,
 }
 
 impl NarrativeState {
@@ -348,6 +354,7 @@ impl NarrativeState {
             coordination_score: 0.0,
             watch_matches: BTreeMap::new(),
             merged_ids: Vec::new(),
+            slow: SlowCounts::default(),
         }
     }
 
@@ -404,6 +411,7 @@ impl NarrativeState {
         } else if member.window + 1 == self.window {
             self.previous_window_posts += 1.0;
         }
+        self.slow.add(member.slow_window);
         self.first_seen = self.first_seen.min(member.at);
         self.last_seen = self.last_seen.max(member.at);
         match member.author {
@@ -562,7 +570,17 @@ impl NarrativeState {
     /// Returns the start of the window a report cites (`window_post_ids`: the previous
     /// and the current window), Unix seconds; coordination is judged on posts since then.
     pub fn cited_since(&self, params: &CoordinationParams) -> i64 {
-        i64::from(self.window.saturating_sub(1)) * params.window_secs
+        i64::from(self.window.saturating_sub(self.cited_windows(params) - 1)) * params.window_secs
+    }
+
+    /// Returns how many windows, the current one included, a report cites: two, or the
+    /// two slow windows' worth when its alert came from the slow scale.
+    fn cited_windows(&self, params: &CoordinationParams) -> u32 {
+        if self.slow.alerted {
+            2 * params.windows_per_slow_window.max(1)
+        } else {
+            2
+        }
     }
 
     /// Returns the known-author posts coordination has examined.
@@ -591,7 +609,14 @@ impl NarrativeState {
 
     /// Computes the severity the narrative's signals support now, with one reason per
     /// signal.
-    pub fn assess(&self, elapsed: f64, config: &DetectorConfig) -> (Severity, Vec<String>) {
+    ///
+    /// The third value says whether only the slow scale (`slow`) supports an alert.
+    pub fn assess(
+        &self,
+        elapsed: f64,
+        slow_elapsed: f64,
+        config: &DetectorConfig,
+    ) -> (Severity, Vec<String>, bool) {
         let (z, ratio) = self.growth(elapsed, config.bias_posts);
         let posts = self.posts_in_window(elapsed);
         let authors = self.distinct_authors();
@@ -603,9 +628,11 @@ impl NarrativeState {
             "reach: {authors} distinct authors ({} posts without author), engagement {}",
             self.anonymous_posts, self.engagement
         ));
-        let base = z >= config.alert_z
+        let hourly = z >= config.alert_z
             && posts >= config.alert_min_posts
             && authors >= config.alert_min_authors;
+        let slow = !hourly && self.slow_alert(slow_elapsed, config, &mut reasons);
+        let base = hourly || slow;
         let mut severity = if base {
             Severity::Medium
         } else {
@@ -638,7 +665,7 @@ impl NarrativeState {
                 .collect();
             reasons.push(format!("watchlist matched: {}", matches.join(", ")));
         }
-        (severity, reasons)
+        (severity, reasons, slow)
     }
 
     /// Updates the status at a window close from the closed window's posts; returns the
@@ -730,7 +757,7 @@ impl NarrativeState {
             window_post_ids: self
                 .member_ids
                 .iter()
-                .filter(|(window, _)| window + 1 >= self.window)
+                .filter(|(window, _)| window + self.cited_windows(params) > self.window)
                 .map(|(_, id)| id.clone())
                 .collect(),
             representative_post_ids: representatives.iter().map(|r| r.post_id.clone()).collect(),
@@ -773,6 +800,7 @@ impl NarrativeState {
             self.window_posts += other.window_posts;
             self.previous_window_posts += other.previous_window_posts;
         }
+        self.slow.absorb(&other.slow);
         for author in other.authors {
             if self.authors.len() >= MAX_AUTHORS {
                 break;

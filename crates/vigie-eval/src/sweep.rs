@@ -140,7 +140,8 @@ fn relative_change(base: f64, value: f64) -> Option<f64> {
 
 /// Returns the sweep's configurations: each main parameter at ×0.8 and ×1.2, the claim
 /// parameters `claims.join_similarity`, `claims.merge_similarity` (at most 1) and
-/// `claims.min_posts` (rounded, at least 1) included.
+/// `claims.min_posts` (rounded, at least 1) and the slow scale's `slow.bias_posts`,
+/// `slow.alert_min_posts` and `slow.baseline_half_life_secs` included.
 pub(crate) fn configs(base: &DetectorConfig) -> Vec<(String, DetectorConfig)> {
     let mut configs = Vec::new();
     for factor in [0.8, 1.2] {
@@ -218,6 +219,13 @@ pub(crate) fn configs(base: &DetectorConfig) -> Vec<(String, DetectorConfig)> {
             claims("claims.min_posts", &|c| {
                 c.claims.min_posts = scaled(c.claims.min_posts).max(1);
             }),
+            claims("slow.bias_posts", &|c| c.slow.bias_posts *= factor),
+            claims("slow.alert_min_posts", &|c| {
+                c.slow.alert_min_posts *= factor
+            }),
+            claims("slow.baseline_half_life_secs", &|c| {
+                c.slow.baseline_half_life_secs = scaled(c.slow.baseline_half_life_secs);
+            }),
         ];
         for (name, config) in variants.into_iter().chain(claim_variants) {
             configs.push((format!("{name} × {factor}"), config));
@@ -236,7 +244,7 @@ mod tests {
     fn issue_8_the_sweep_covers_the_claim_parameters() {
         let base = DetectorConfig::default();
         let configs = configs(&base);
-        assert_eq!(configs.len(), 22);
+        assert_eq!(configs.len(), 28);
         let find = |name: &str| {
             configs
                 .iter()
@@ -253,6 +261,13 @@ mod tests {
         let expected = |factor: f64| (f64::from(base.claims.min_posts) * factor).round() as u32;
         assert_eq!(find("claims.min_posts × 0.8").min_posts, expected(0.8));
         assert_eq!(find("claims.min_posts × 1.2").min_posts, expected(1.2));
+        let slow = configs
+            .iter()
+            .find(|(parameter, _)| parameter == "slow.alert_min_posts × 0.8")
+            .map(|(_, config)| config.slow.clone())
+            .expect("the slow scale is swept");
+        assert!((slow.alert_min_posts - base.slow.alert_min_posts * 0.8).abs() < 1e-12);
+        assert_eq!(slow.bias_posts, base.slow.bias_posts);
         for (parameter, config) in &configs {
             assert_eq!(config.check(), Ok(()), "{parameter}");
         }

@@ -56,6 +56,7 @@ fn post(
         id: id.to_owned(),
         at,
         window: 0,
+        slow_window: 0,
         author: Some(author.to_owned()),
         lang: "en".into(),
         terms: terms.iter().map(|(hash, _)| *hash).collect(),

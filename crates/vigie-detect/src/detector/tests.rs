@@ -332,7 +332,11 @@ fn sketch_memory_stays_fixed_as_the_vocabulary_grows() {
     let analyzer = analyzer();
     let mut detector = Detector::new(small_config(), analyzer.clone()).unwrap();
     let fixed = detector.sketch_bytes();
-    assert_eq!(fixed, 4 * (4096 + 16_384) * crate::sketch::CELL_BYTES);
+    // Terms and pairs, and terms again on the slow scale.
+    assert_eq!(
+        fixed,
+        4 * (4096 + 16_384 + 4096) * crate::sketch::CELL_BYTES
+    );
     for i in 0..5000 {
         let text = format!("word{i} other{i} third{i} fourth{i}");
         detector.observe(&post(
@@ -385,4 +389,124 @@ fn late_posts_are_counted_at_the_latest_time() {
     detector.observe(&post(&analyzer, 2, "one two three", "b", start()));
     assert_eq!(detector.counters().late_posts, 1);
     assert_eq!(detector.now(), Some(start() + Duration::hours(1)));
+}
+
+/// A story that trickles: six posts in a quarter of an hour from `from` (they start a
+/// storyline), then two an hour for thirty hours, each ending with `extra`.
+fn trickle(analyzer: &Analyzer, from: DateTime<Utc>, extra: &str) -> Vec<AnalyzedPost> {
+    let mut times: Vec<DateTime<Utc>> = (0..6).map(|i| from + Duration::minutes(3 * i)).collect();
+    times.extend((0..60).map(|i| from + Duration::minutes(30 + 30 * i)));
+    let endings = ["wow", "amazing", "dream", "nope", "want"];
+    times
+        .into_iter()
+        .enumerate()
+        .map(|(i, at)| {
+            let text = format!(
+                "Underwater bedroom at the Poseidon resort in Fiji {} {extra}",
+                endings[i % endings.len()]
+            );
+            post(analyzer, 3_000_000 + i, &text, &format!("fan{i}"), at)
+        })
+        .collect()
+}
+
+/// Returns the first event raising a storyline to `medium` or above.
+fn first_storyline_alert(config: DetectorConfig, posts: &[AnalyzedPost]) -> Option<NarrativeEvent> {
+    let mut detector = Detector::new(config, analyzer()).unwrap();
+    let mut first = None;
+    for post in posts {
+        for event in detector.observe(post) {
+            let n = &event.narrative;
+            if first.is_none() && n.is_storyline() && n.severity >= Severity::Medium {
+                first = Some(event);
+            }
+        }
+    }
+    first
+}
+
+/// Issue 8 (slow scale): a story that trickles never reaches the hourly alert, and
+/// alerts on the daily scale, citing the day's posts of the story.
+#[test]
+fn issue_8_a_story_trickling_over_a_day_alerts_on_the_slow_scale_only() {
+    let analyzer = analyzer();
+    let trickle_start = start() + Duration::days(3);
+    let mut posts = flat_stream(&analyzer, 5);
+    posts.extend(trickle(&analyzer, trickle_start, ""));
+    posts.sort_by_key(|p| p.post.created_at);
+    let mut hourly_only = small_config();
+    hourly_only.slow.enabled = false;
+    assert!(
+        first_storyline_alert(hourly_only, &posts).is_none(),
+        "no hourly alert"
+    );
+    let alert = first_storyline_alert(small_config(), &posts).expect("the slow scale alerts");
+    let narrative = &alert.narrative;
+    assert!(narrative.label.contains("Underwater"), "{narrative:#?}");
+    assert!(
+        narrative
+            .severity_reasons
+            .iter()
+            .any(|r| r.starts_with("slow growth z") && !r.ends_with("below alert")),
+        "{:?}",
+        narrative.severity_reasons
+    );
+    assert!(alert.at > trickle_start + Duration::hours(6));
+    assert!(alert.at < trickle_start + Duration::hours(24));
+    // It cites the slow window's posts (two hours would hold at most five of them),
+    // all from the story.
+    let cited = &narrative.window_post_ids;
+    assert!(cited.len() >= 25, "{cited:?}");
+    assert!(cited
+        .iter()
+        .all(|id| id.parse::<usize>().unwrap() >= 3_000_000));
+}
+
+/// Issue 8 (slow scale, PHEME's Sydney siege): a storyline growing over the day whose
+/// posts also carry terms of a storyline already alerting is a side story of it, and
+/// does not alert on the slow scale; the same trickle without that term does.
+#[test]
+fn issue_8_a_side_story_of_an_alerting_storyline_does_not_alert_on_the_slow_scale() {
+    let analyzer = analyzer();
+    let from = start() + Duration::days(3) + Duration::hours(2);
+    let run = |extra: &str| {
+        let mut posts = stream_with_burst(&analyzer, false);
+        posts.extend(trickle(&analyzer, from, extra));
+        posts.sort_by_key(|p| p.post.created_at);
+        let mut detector = Detector::new(small_config(), analyzer.clone()).unwrap();
+        let mut alerts = Vec::new();
+        // The story's latest report with the slow scale's verdict.
+        let mut side = None;
+        for post in &posts {
+            for event in detector.observe(post) {
+                let n = &event.narrative;
+                if !n.is_storyline() || !n.label.contains("Fiji") {
+                    continue;
+                }
+                if n.severity >= Severity::Medium {
+                    alerts.push(event.clone());
+                }
+                if n.severity_reasons
+                    .iter()
+                    .any(|r| r.starts_with("slow growth"))
+                {
+                    side = Some(event.narrative);
+                }
+            }
+        }
+        (alerts, side)
+    };
+    let (alerts, _) = run("");
+    assert!(!alerts.is_empty(), "on its own, the trickle alerts");
+    // "explosion" is a term of the Rouen storyline (carried by a fifth of its posts).
+    let (alerts, side) = run("explosion");
+    assert!(alerts.is_empty(), "{alerts:#?}");
+    let side = side.expect("the side story is tracked");
+    assert!(
+        side.severity_reasons
+            .iter()
+            .any(|r| r.starts_with("slow growth not alerted")),
+        "{:?}",
+        side.severity_reasons
+    );
 }

@@ -6,6 +6,7 @@ fn member(id: &str, window: u32) -> Membership<'_> {
         id,
         at: i64::from(window) * 3600,
         window,
+        slow_window: window / 24,
         author: Some(u64::from(window)),
         lang: "en",
         hashtags: &[],

@@ -133,7 +133,7 @@ impl Default for SlowScaleConfig {
 impl SlowScaleConfig {
     /// Returns the per-slow-window EWMA weight.
     pub(crate) fn alpha(&self) -> f64 {
-        1.0 - 0.5f64.powf(f64::from(self.window_secs) / f64::from(self.baseline_half_life_secs))
+        ewma_weight(self.window_secs, self.baseline_half_life_secs)
     }
 
     /// Checks ranges against the hourly window.
@@ -524,8 +524,13 @@ impl DetectorConfig {
 
     /// Returns the baselines' per-window weight α from the half-life.
     pub(crate) fn alpha(&self) -> f64 {
-        1.0 - 0.5f64.powf(f64::from(self.window_secs) / f64::from(self.baseline_half_life_secs))
+        ewma_weight(self.window_secs, self.baseline_half_life_secs)
     }
+}
+
+/// Returns the per-window EWMA weight α = 1 − 2^(−window / half-life).
+fn ewma_weight(window_secs: u32, half_life_secs: u32) -> f64 {
+    1.0 - 0.5f64.powf(f64::from(window_secs) / f64::from(half_life_secs))
 }
 
 #[cfg(test)]

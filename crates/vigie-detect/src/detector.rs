@@ -202,6 +202,8 @@ pub struct Detector {
     state: DetectorState,
     /// Claim events of the post being observed, reported after its storyline events.
     claim_events: Vec<NarrativeEvent>,
+    /// The slow-scale significance of each term of the post being counted (a buffer).
+    slow_scratch: Vec<Option<Significance>>,
 }
 
 /// A term found bursting in the current post.
@@ -301,6 +303,7 @@ impl Detector {
             ignored,
             state,
             claim_events: Vec::new(),
+            slow_scratch: Vec::new(),
         }
     }
 
@@ -570,7 +573,9 @@ impl Detector {
             .slow_clock
             .position(at, slow_secs, self.slow_baseline.alpha);
         let mut bursting = BTreeMap::new();
-        let mut slow_significances = Vec::new();
+        // Reused from post to post: the hot path allocates nothing for it.
+        let mut slow_significances = std::mem::take(&mut self.slow_scratch);
+        slow_significances.clear();
         for term in &features.terms {
             let significance = self
                 .state
@@ -619,6 +624,7 @@ impl Detector {
                 }
             }
         }
+        self.slow_scratch = slow_significances;
         bursting
     }
 
@@ -650,12 +656,13 @@ impl Detector {
     /// none: judged against nothing, every storyline of a cold start would look new.
     fn seed_slow(&self, seeds: &[(u64, &BurstingTerm)]) -> SlowCounts {
         let window = self.state.slow_clock.window();
-        let warm = window >= self.config.slow.warmup_windows;
+        if window < self.config.slow.warmup_windows {
+            return SlowCounts::seeded(window, std::iter::empty());
+        }
         SlowCounts::seeded(
             window,
             seeds
                 .iter()
-                .filter(|_| warm)
                 .filter_map(|(_, term)| term.slow.map(Into::into)),
         )
     }

@@ -84,6 +84,14 @@ pub(crate) struct Membership<'a> {
     pub signature: Option<&'a [u32; MINHASH_LEN]>,
 }
 
+/// Returns the most specific of these significances: the smallest usual rate, then the
+/// highest z (see `NarrativeState::seed_baseline`).
+pub(crate) fn most_specific(
+    significances: impl Iterator<Item = StoredSignificance>,
+) -> Option<StoredSignificance> {
+    significances.min_by(|a, b| a.mean.total_cmp(&b.mean).then(b.z.total_cmp(&a.z)))
+}
+
 /// A narrative being tracked.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub(crate) struct NarrativeState {
@@ -175,10 +183,7 @@ impl NarrativeState {
     /// most its rarest seed's; judging "putin #putindead" against the usual rate and
     /// variance of "putin" alone would hide the story behind the name's everyday noise.
     pub fn seed_baseline(terms: &[NarrativeTerm]) -> StoredSignificance {
-        terms
-            .iter()
-            .map(|t| t.best)
-            .min_by(|a, b| a.mean.total_cmp(&b.mean).then(b.z.total_cmp(&a.z)))
+        most_specific(terms.iter().map(|t| t.best))
             .expect("a narrative is seeded with at least one term")
     }
 

@@ -26,7 +26,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::narrative::{NarrativeState, StoredSignificance};
+use crate::narrative::{most_specific, NarrativeState, StoredSignificance};
 use crate::sketch::{signitrend_z, WindowPosition};
 use crate::DetectorConfig;
 
@@ -109,7 +109,7 @@ impl SlowCounts {
             window,
             posts: 0.0,
             previous: 0.0,
-            baseline: seeds.min_by(|a, b| a.mean.total_cmp(&b.mean).then(b.z.total_cmp(&a.z))),
+            baseline: most_specific(seeds),
             alerted: false,
             near_alerting: 0,
         }
@@ -175,7 +175,8 @@ impl SlowCounts {
 impl NarrativeState {
     /// Returns whether the slow scale supports an alert now (growth z ≥ `alert_z`, at
     /// least `slow.alert_min_posts` posts in the slow window and `alert_min_authors`
-    /// authors), and says why in `reasons` when it has a baseline.
+    /// authors, and not a side story: see `SlowCounts::near_alerting`), and says why in
+    /// `reasons` when it has a baseline.
     pub(crate) fn slow_alert(
         &self,
         elapsed: f64,
@@ -200,6 +201,15 @@ impl NarrativeState {
             baseline.std,
             if alerts { "" } else { ", below alert" }
         ));
+        // The slow scale finds stories the hourly one missed, not a side story of one
+        // that already alerts (measured on PHEME: three Sydney-siege side stories).
+        let near = self.slow.near_alerting;
+        if alerts && f64::from(near) >= config.merge_bridge_share * self.posts_total as f64 {
+            reasons.push(format!(
+                "slow growth not alerted: {near} of its posts also carry terms of an alerting storyline"
+            ));
+            return false;
+        }
         alerts
     }
 }

@@ -413,34 +413,11 @@ impl Detector {
     pub(super) fn reassess(&mut self, id: NarrativeId, events: &mut Vec<NarrativeEvent>) {
         let elapsed = self.elapsed();
         let slow_elapsed = self.slow_elapsed();
-        let Some(narrative) = self.state.narratives.get(&id) else {
+        let Some(narrative) = self.state.narratives.get_mut(&id) else {
             return;
         };
-        let (mut assessed, mut reasons, mut slow_only) =
+        let (mut assessed, mut reasons, slow_only) =
             narrative.assess(elapsed, slow_elapsed, &self.config);
-        if slow_only {
-            // The slow scale finds stories the hourly one missed, not a side story of one
-            // that already alerts (measured on PHEME: three Sydney-siege side stories).
-            let near = f64::from(narrative.slow.near_alerting);
-            if near >= self.config.merge_bridge_share * narrative.posts_total as f64 {
-                let config = DetectorConfig {
-                    slow: crate::SlowScaleConfig {
-                        enabled: false,
-                        ..self.config.slow.clone()
-                    },
-                    ..self.config.clone()
-                };
-                (assessed, reasons, slow_only) = narrative.assess(elapsed, slow_elapsed, &config);
-                reasons.push(format!(
-                    "slow growth not alerted: {near} of its posts also carry terms of an alerting storyline"
-                ));
-            }
-        }
-        let narrative = self
-            .state
-            .narratives
-            .get_mut(&id)
-            .expect("it was just found");
         // On a cold start every term bursts against empty baselines; nothing can be
         // "unusual" before the baselines have seen a few windows of the stream.
         let warming_up = self.state.started_at.is_some_and(|started| {

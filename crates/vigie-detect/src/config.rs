@@ -208,6 +208,12 @@ pub struct ClaimConfig {
     pub max_claims: usize,
     /// Heaviest terms kept in a claim's centroid.
     pub centroid_terms: usize,
+    /// Members within `seed_span_secs`, from at least `alert_min_authors` authors, that
+    /// make a claim none of whose members joined a storyline a storyline of its own,
+    /// alerting (a claim spreading outside every trending story); 0 turns it off.
+    pub seed_posts: u32,
+    /// Seconds of event time within which a claim's `seed_posts` members must fall.
+    pub seed_span_secs: u32,
 }
 
 impl Default for ClaimConfig {
@@ -222,6 +228,8 @@ impl Default for ClaimConfig {
             idle_posts: 20_000,
             max_claims: 8_192,
             centroid_terms: 32,
+            seed_posts: 10,
+            seed_span_secs: 12 * 3600,
         }
     }
 }
@@ -259,6 +267,13 @@ impl ClaimConfig {
                 100_000_000,
             ),
             ("claims.max_claims", self.max_claims as u64, 1, 1_000_000),
+            ("claims.seed_posts", u64::from(self.seed_posts), 0, 1_000),
+            (
+                "claims.seed_span_secs",
+                u64::from(self.seed_span_secs),
+                60,
+                30 * 86_400,
+            ),
             (
                 "claims.centroid_terms",
                 self.centroid_terms as u64,

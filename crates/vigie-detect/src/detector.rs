@@ -48,11 +48,13 @@ use crate::slow::{SlowClock, SlowCounts};
 use crate::watchlist::{WatchEntry, Watchlists};
 use crate::{DetectError, DetectorConfig};
 
+mod claim_seeds;
 mod grouping;
 #[cfg(test)]
 mod tests;
 mod windows;
 
+pub(crate) use claim_seeds::ClaimSeed;
 pub(crate) use grouping::{add_member_post, CoordinationRefresh};
 
 /// Retired narratives remembered for revival.
@@ -532,6 +534,9 @@ impl Detector {
         post.claim = placed;
         self.state.recent.push_back(post);
         events.extend(claim_events);
+        if let Some(key) = placed {
+            self.seed_from_claim(key, &mut events);
+        }
         events
     }
 

@@ -11,6 +11,7 @@ use vigie_domain::{
 };
 
 use crate::coordination::{CoordinationParams, CoordinationShares, CoordinationState};
+use crate::detector::ClaimSeed;
 use crate::evidence::{self, Candidate, SurfaceForms};
 use crate::hashing::{term_hash, MINHASH_LEN};
 use crate::sketch::{signitrend_z, Significance};
@@ -138,6 +139,9 @@ pub(crate) struct NarrativeState {
     /// Its counts on the slow (daily) scale.
     #[serde(default)]
     pub slow: SlowCounts,
+    /// The claim that seeded it, when a claim spreading on its own did.
+    #[serde(default)]
+    pub claim_seed: Option<ClaimSeed>,
 }
 
 impl NarrativeState {
@@ -174,6 +178,7 @@ impl NarrativeState {
             watch_matches: BTreeMap::new(),
             merged_ids: Vec::new(),
             slow: SlowCounts::default(),
+            claim_seed: None,
         }
     }
 
@@ -389,11 +394,14 @@ impl NarrativeState {
         i64::from(self.window.saturating_sub(self.cited_windows(params) - 1)) * params.window_secs
     }
 
-    /// Returns how many windows, the current one included, a report cites: two, or the
-    /// two slow windows' worth when its alert came from the slow scale.
+    /// Returns how many windows, the current one included, a report cites: two, the two
+    /// slow windows' worth when its alert came from the slow scale, or back to the oldest
+    /// post of the claim that seeded it.
     fn cited_windows(&self, params: &CoordinationParams) -> u32 {
         if self.slow.alerted {
             2 * params.windows_per_slow_window.max(1)
+        } else if let Some(seed) = &self.claim_seed {
+            seed.cited_windows
         } else {
             2
         }
@@ -448,7 +456,7 @@ impl NarrativeState {
             && posts >= config.alert_min_posts
             && authors >= config.alert_min_authors;
         let slow = !hourly && self.slow_alert(slow_elapsed, config, &mut reasons);
-        let base = hourly || slow;
+        let base = hourly || slow || self.claim_seed_alert(&mut reasons);
         let mut severity = if base {
             Severity::Medium
         } else {

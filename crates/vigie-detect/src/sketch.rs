@@ -194,7 +194,6 @@ impl SignificanceSketch {
     }
 
     /// Returns the term's current significance without counting anything.
-    #[cfg(test)]
     pub fn peek(&self, term: u64, at: WindowPosition, stats: &BaselineParams) -> Significance {
         let mut best: Option<Significance> = None;
         for row in 0..self.rows {

@@ -471,7 +471,7 @@ mod tests {
         assert_eq!(report.detector.background_alerts, 0);
         assert!(report.detector.seen_share_median.unwrap() < 0.5);
         assert_eq!(report.detector.narratives, 2);
-        assert_eq!(report.sweep.len(), 28);
+        assert_eq!(report.sweep.len(), 32);
         let focus = report.focus.as_ref().unwrap();
         assert!(focus.posts_before_alert.unwrap() < 40, "{focus:?}");
         assert_eq!(report.narratives.narratives, 2);

@@ -140,7 +140,8 @@ fn relative_change(base: f64, value: f64) -> Option<f64> {
 
 /// Returns the sweep's configurations: each main parameter at ×0.8 and ×1.2, the claim
 /// parameters `claims.join_similarity`, `claims.merge_similarity` (at most 1) and
-/// `claims.min_posts` (rounded, at least 1) and the slow scale's `slow.bias_posts`,
+/// `claims.min_posts` (rounded, at least 1), `claims.seed_posts` and
+/// `claims.seed_span_secs` (rounded) and the slow scale's `slow.bias_posts`,
 /// `slow.alert_min_posts` and `slow.baseline_half_life_secs` included.
 pub(crate) fn configs(base: &DetectorConfig) -> Vec<(String, DetectorConfig)> {
     let mut configs = Vec::new();
@@ -219,6 +220,12 @@ pub(crate) fn configs(base: &DetectorConfig) -> Vec<(String, DetectorConfig)> {
             claims("claims.min_posts", &|c| {
                 c.claims.min_posts = scaled(c.claims.min_posts).max(1);
             }),
+            claims("claims.seed_posts", &|c| {
+                c.claims.seed_posts = scaled(c.claims.seed_posts).max(1);
+            }),
+            claims("claims.seed_span_secs", &|c| {
+                c.claims.seed_span_secs = scaled(c.claims.seed_span_secs).max(60);
+            }),
             claims("slow.bias_posts", &|c| c.slow.bias_posts *= factor),
             claims("slow.alert_min_posts", &|c| {
                 c.slow.alert_min_posts *= factor
@@ -244,7 +251,7 @@ mod tests {
     fn issue_8_the_sweep_covers_the_claim_parameters() {
         let base = DetectorConfig::default();
         let configs = configs(&base);
-        assert_eq!(configs.len(), 28);
+        assert_eq!(configs.len(), 32);
         let find = |name: &str| {
             configs
                 .iter()
@@ -261,6 +268,12 @@ mod tests {
         let expected = |factor: f64| (f64::from(base.claims.min_posts) * factor).round() as u32;
         assert_eq!(find("claims.min_posts × 0.8").min_posts, expected(0.8));
         assert_eq!(find("claims.min_posts × 1.2").min_posts, expected(1.2));
+        let seed = |factor: f64| (f64::from(base.claims.seed_posts) * factor).round() as u32;
+        assert_eq!(find("claims.seed_posts × 0.8").seed_posts, seed(0.8));
+        assert_eq!(
+            find("claims.seed_span_secs × 1.2").seed_posts,
+            base.claims.seed_posts
+        );
         let slow = configs
             .iter()
             .find(|(parameter, _)| parameter == "slow.alert_min_posts × 0.8")

@@ -56,6 +56,15 @@ impl Claims {
         }
         claim.severity_reasons = reasons;
         let severity = severity.max(claim.severity);
+        if claim.severity < Severity::Medium
+            && severity >= Severity::Medium
+            && self.fold_into_alerting_sibling(key, parent, ctx, events)
+        {
+            return;
+        }
+        let Some(claim) = self.clusters.get_mut(&key).and_then(|c| c.claim.as_mut()) else {
+            return;
+        };
         if severity != claim.severity {
             let from = claim.severity;
             claim.severity = severity;

@@ -2,6 +2,7 @@
 //! shared identity evidence, and forgetting idle clusters.
 
 use super::*;
+use vigie_domain::Severity;
 
 impl Claims {
     /// Merges the cluster that has just doubled into its most similar other cluster when
@@ -46,7 +47,7 @@ impl Claims {
         survivor: u64,
         absorbed: u64,
         reason: String,
-        ctx: &mut ClaimContext<'_>,
+        ctx: &ClaimContext<'_>,
         events: &mut Vec<NarrativeEvent>,
     ) {
         let gone = self.forget(absorbed).expect("merged clusters exist");
@@ -110,6 +111,52 @@ impl Claims {
             events.extend(ctx.event(kind, &self.clusters[&survivor]));
         }
         self.elect(survivor, ctx, events);
+    }
+
+    /// Folds a reported claim that is about to alert into the most similar claim of the
+    /// same storyline that already alerts, when their centroids are `merge_similarity`
+    /// alike: one claim told in other words, whose alert would only repeat the other's.
+    /// (Claims otherwise merge only when one has just doubled; a storyline's claims alert
+    /// together when it alerts, so fragments of one claim would each page.) Returns
+    /// whether it was folded.
+    pub(super) fn fold_into_alerting_sibling(
+        &mut self,
+        key: u64,
+        parent: NarrativeId,
+        ctx: &ClaimContext<'_>,
+        events: &mut Vec<NarrativeEvent>,
+    ) -> bool {
+        let threshold = ctx.claims().merge_similarity;
+        let Some(cluster) = self.clusters.get(&key) else {
+            return false;
+        };
+        let best = self
+            .clusters
+            .iter()
+            .filter(|(other, c)| {
+                **other != key
+                    && c.parent == Some(parent)
+                    && c.claim
+                        .as_ref()
+                        .is_some_and(|claim| claim.severity >= Severity::Medium)
+            })
+            .map(|(other, c)| (dot(&cluster.centroid, &c.centroid), *other))
+            .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+        let Some((similarity, sibling)) = best else {
+            return false;
+        };
+        if f64::from(similarity) < threshold {
+            return false;
+        }
+        let sibling_id = self.clusters[&sibling].claim.as_ref().map(|c| c.id);
+        let reason = format!(
+            "told like {}, which already alerts: their centroids are {:.0}% similar (≥ {:.0}%)",
+            sibling_id.map(|id| id.to_string()).unwrap_or_default(),
+            f64::from(similarity) * 100.0,
+            threshold * 100.0
+        );
+        self.merge_because(sibling, key, reason, ctx, events);
+        true
     }
 
     /// Removes a cluster and its postings; returns it.

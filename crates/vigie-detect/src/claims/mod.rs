@@ -48,6 +48,7 @@ use crate::{ClaimConfig, DetectorConfig};
 
 mod lifecycle;
 mod merging;
+mod seeding;
 #[cfg(test)]
 mod tests;
 mod vector;
@@ -576,29 +577,7 @@ impl Claims {
         {
             return;
         }
-        let mut heaviest = cluster.centroid.clone();
-        heaviest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        let terms: Vec<NarrativeTerm> = heaviest
-            .iter()
-            .filter_map(|(hash, weight)| {
-                texts.get(hash).map(|(kind, text)| NarrativeTerm {
-                    hash: *hash,
-                    kind: *kind,
-                    text: text.clone(),
-                    // Claim terms carry no burst of their own: z is the term's weight in
-                    // the centroid, the rest zero.
-                    best: StoredSignificance {
-                        z: f64::from(*weight),
-                        posts_in_window: 0.0,
-                        mean: 0.0,
-                        std: 0.0,
-                    },
-                    narrative_posts: 0,
-                })
-            })
-            .filter(|term| term.kind != TokenKind::Mention)
-            .take(CLAIM_TERMS)
-            .collect();
+        let terms = defining_terms(texts, &cluster.centroid);
         if terms.is_empty() {
             // Only links, anchors and mentions in common: no words to name it by yet.
             return;
@@ -675,6 +654,37 @@ fn identities_of(post: &RecentPost) -> Vec<u64> {
     identities
 }
 
+/// Returns the terms naming a claim: the heaviest of its centroid with a known text,
+/// mentions left out, at most `CLAIM_TERMS`.
+fn defining_terms(
+    texts: &FxHashMap<u64, (TokenKind, String)>,
+    centroid: &Sparse,
+) -> Vec<NarrativeTerm> {
+    let mut heaviest = centroid.clone();
+    heaviest.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    heaviest
+        .iter()
+        .filter_map(|(hash, weight)| {
+            texts.get(hash).map(|(kind, text)| NarrativeTerm {
+                hash: *hash,
+                kind: *kind,
+                text: text.clone(),
+                // Claim terms carry no burst of their own: z is the term's weight in
+                // the centroid, the rest zero.
+                best: StoredSignificance {
+                    z: f64::from(*weight),
+                    posts_in_window: 0.0,
+                    mean: 0.0,
+                    std: 0.0,
+                },
+                narrative_posts: 0,
+            })
+        })
+        .filter(|term| term.kind != TokenKind::Mention)
+        .take(CLAIM_TERMS)
+        .collect()
+}
+
 /// Removes a cluster's entry from a term's postings.
 fn unpost(postings: &mut FxHashMap<u64, Vec<(u64, f32)>>, hash: u64, key: u64) {
     if let Some(entries) = postings.get_mut(&hash) {
@@ -688,8 +698,9 @@ fn unpost(postings: &mut FxHashMap<u64, Vec<(u64, f32)>>, hash: u64, key: u64) {
 }
 
 /// Members a cluster keeps while it is not reported.
+/// (A claim that may seed a storyline keeps at least `seed_posts` of them.)
 fn pending_cap(config: &ClaimConfig) -> usize {
-    2 * config.min_posts.clamp(1, 1_000) as usize
+    (2 * config.min_posts.clamp(1, 1_000)).max(config.seed_posts.min(1_000)) as usize
 }
 
 /// Keeps a member as a candidate when it is among the most central ones.

@@ -376,3 +376,61 @@ fn issue_8_only_alerting_claims_report_their_window_closes() {
         assert_eq!(bench.views().len(), 2, "both claims are still listed");
     }
 }
+
+/// Issue 8 (duplicates per claim): fragments of one claim told in other words, which
+/// drifted together after their last merge check, alert once when their storyline does:
+/// each one about to alert folds into the sibling already alerting.
+#[test]
+fn issue_8_a_claim_told_like_an_alerting_sibling_folds_into_it_instead_of_alerting() {
+    let alerts = |fold_similarity: f64| {
+        let mut bench = Bench::new(Severity::Low);
+        // Every phrasing its own claim, and no merge while they form.
+        bench.config.claims.join_similarity = 0.95;
+        bench.config.claims.merge_similarity = 0.99;
+        two_claims(&mut bench);
+        assert_eq!(bench.views().len(), 8, "one claim per phrasing");
+        bench.config.claims.merge_similarity = fold_similarity;
+        bench.storylines.get_mut(&NarrativeId(1)).unwrap().severity = Severity::Medium;
+        bench.events.clear();
+        bench.run(10_000, |claims, ctx, events| {
+            claims.reassess_children(NarrativeId(1), ctx, events)
+        });
+        let raised = bench
+            .events
+            .iter()
+            .filter(|e| {
+                matches!(e.kind, NarrativeEventKind::SeverityChanged { from } if from < Severity::Medium)
+            })
+            .count();
+        let folds: Vec<String> = bench
+            .events
+            .iter()
+            .filter_map(|e| match &e.kind {
+                NarrativeEventKind::Merged { reason, .. } => Some(reason.clone()),
+                _ => None,
+            })
+            .collect();
+        (raised, folds, bench.views())
+    };
+    let (raised, folds, _) = alerts(0.99);
+    assert_eq!(raised, 8, "distinct enough: every claim alerts");
+    assert!(folds.is_empty(), "{folds:?}");
+    let (raised, folds, views) = alerts(0.3);
+    assert_eq!(raised, 2, "one alert per claim: {folds:?}");
+    assert_eq!(folds.len(), 6, "{folds:?}");
+    assert!(
+        folds.iter().all(|r| r.starts_with("told like")),
+        "{folds:?}"
+    );
+    assert_eq!(views.len(), 2);
+    for view in &views {
+        let prefix = &view.member_post_ids[0][..1];
+        assert!(
+            view.member_post_ids.iter().all(|id| id.starts_with(prefix)),
+            "folds keep the claims apart: {:?}",
+            view.member_post_ids
+        );
+        // The four phrasings' posts (a first post sharing no term yet is not placed).
+        assert!(view.posts_total >= 20, "{}", view.posts_total);
+    }
+}

@@ -230,6 +230,8 @@ impl Detector {
                 narrative.last_closed_posts = 0.0;
                 narrative.baseline = NarrativeState::seed_baseline(&seed_terms);
                 narrative.last_burst = at;
+                // Bursting words revive it: it is no longer a claim spreading on its own.
+                narrative.claim_seed = None;
                 // A new episode of the story: its members are the posts from now on.
                 narrative.member_ids.clear();
                 narrative.clear_evidence();

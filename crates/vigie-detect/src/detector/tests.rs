@@ -510,3 +510,79 @@ fn issue_8_a_side_story_of_an_alerting_storyline_does_not_alert_on_the_slow_scal
         side.severity_reasons
     );
 }
+
+/// Issue 8 (claims with no storyline): a claim told by a dozen accounts over ten hours
+/// never bursts within an hour, so no storyline holds it; once it reaches
+/// `claims.seed_posts` posts within `claims.seed_span_secs` it is a storyline of its own,
+/// alerting, citing the claim's posts, with the claim as its child.
+#[test]
+fn issue_8_a_claim_spreading_outside_every_storyline_becomes_an_alerting_storyline() {
+    let analyzer = analyzer();
+    let from = start() + Duration::days(3);
+    let mut posts = flat_stream(&analyzer, 4);
+    let endings = ["unbelievable", "share", "look", "wow"];
+    for i in 0..12 {
+        let text = format!(
+            "Photo shows the Kremlin bell tower collapsing after the storm {}",
+            endings[i % endings.len()]
+        );
+        let at = from + Duration::minutes(50 * i as i64);
+        posts.push(post(&analyzer, 4_000_000 + i, &text, &format!("w{i}"), at));
+    }
+    posts.sort_by_key(|p| p.post.created_at);
+    let mut off = small_config();
+    off.claims.seed_posts = 0;
+    assert!(
+        first_storyline_alert(off, &posts).is_none(),
+        "it never bursts within an hour"
+    );
+    let mut detector = Detector::new(small_config(), analyzer.clone()).unwrap();
+    let mut storyline_alert = None;
+    let mut claim_alert = None;
+    for post in &posts {
+        for event in detector.observe(post) {
+            let n = &event.narrative;
+            if n.severity < Severity::Medium {
+                continue;
+            }
+            if n.is_storyline() && storyline_alert.is_none() {
+                storyline_alert = Some(event.clone());
+            } else if !n.is_storyline() && claim_alert.is_none() {
+                claim_alert = Some(event.clone());
+            }
+        }
+    }
+    let alert = storyline_alert.unwrap_or_else(|| {
+        panic!(
+            "the claim seeds an alerting storyline: {:#?}",
+            detector
+                .narratives()
+                .iter()
+                .filter(|n| n.label.contains("tower"))
+                .map(|n| (n.id, n.parent, &n.label, n.posts_total, &n.severity_reasons))
+                .collect::<Vec<_>>()
+        )
+    });
+    let storyline = &alert.narrative;
+    assert!(storyline.label.contains("tower"), "{storyline:#?}");
+    assert!(
+        storyline
+            .severity_reasons
+            .iter()
+            .any(|r| r.starts_with("a claim spreading outside every trending story")),
+        "{:?}",
+        storyline.severity_reasons
+    );
+    assert!(alert.at < from + Duration::hours(11));
+    // It cites the claim's posts since its first one, not only the last two hours.
+    let cited = &storyline.window_post_ids;
+    assert!(cited.len() >= 10, "{cited:?}");
+    assert!(cited
+        .iter()
+        .all(|id| id.parse::<usize>().unwrap() >= 4_000_000));
+    let claim = claim_alert
+        .expect("its claim alerts as its child")
+        .narrative;
+    assert_eq!(claim.parent, Some(storyline.id));
+    assert!(claim.member_post_ids.len() >= 10);
+}

@@ -310,13 +310,26 @@ impl Claims {
         ctx: &mut ClaimContext<'_>,
         events: &mut Vec<NarrativeEvent>,
     ) {
+        self.add_votes(key, storyline, 1, ctx, events);
+    }
+
+    /// Counts `count` members of cluster `key` joining `storyline` at once (a storyline
+    /// seeded by the claim itself, `seeding`), then elects, reports and judges it.
+    pub fn add_votes(
+        &mut self,
+        key: u64,
+        storyline: NarrativeId,
+        count: u32,
+        ctx: &mut ClaimContext<'_>,
+        events: &mut Vec<NarrativeEvent>,
+    ) {
         let Some(cluster) = self.clusters.get_mut(&key) else {
             return;
         };
         if let Some(votes) = cluster.votes.get_mut(&storyline) {
-            *votes += 1;
+            *votes += count;
         } else if cluster.votes.len() < MAX_VOTES {
-            cluster.votes.insert(storyline, 1);
+            cluster.votes.insert(storyline, count);
         }
         self.elect(key, ctx, events);
         self.report_if_due(key, ctx, events);

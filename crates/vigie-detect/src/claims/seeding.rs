@@ -72,23 +72,4 @@ impl Claims {
             span_secs: newest - oldest,
         })
     }
-
-    /// Gives cluster `key` the storyline it seeded, each of its `members` counting as a
-    /// vote; it is then reported and judged like any claim of that storyline.
-    pub fn adopt(
-        &mut self,
-        key: u64,
-        storyline: NarrativeId,
-        members: u32,
-        ctx: &mut ClaimContext<'_>,
-        events: &mut Vec<NarrativeEvent>,
-    ) {
-        let Some(cluster) = self.clusters.get_mut(&key) else {
-            return;
-        };
-        cluster.votes.insert(storyline, members);
-        self.elect(key, ctx, events);
-        self.report_if_due(key, ctx, events);
-        self.reassess(key, ctx, events);
-    }
 }

@@ -182,7 +182,7 @@ impl Detector {
         let votes = orphan.members.len() as u32;
         let clock = self.claim_clock();
         let claim_events = self.with_claims(clock, |claims, ctx, events| {
-            claims.adopt(key, id, votes, ctx, events)
+            claims.add_votes(key, id, votes, ctx, events)
         });
         self.claim_events.extend(claim_events);
         self.reassess(id, events);

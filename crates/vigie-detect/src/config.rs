@@ -23,7 +23,8 @@ pub struct DetectorConfig {
     pub baseline_half_life_secs: u32,
     /// SigniTrend's bias β, in posts per window: the noise floor under which a term's
     /// baseline counts as β, so that the first sighting of a rare term scores
-    /// (x − β) / β rather than infinity.
+    /// (x − β) / β rather than infinity. 0.8 by default (chosen on MediaEval, checked on
+    /// PHEME: docs/design/narratives.md §12).
     pub bias_posts: f64,
     /// Significance z above which a term or pair is bursting in a post's window.
     pub burst_z: f64,
@@ -372,7 +373,7 @@ impl Default for DetectorConfig {
         DetectorConfig {
             window_secs: 3600,
             baseline_half_life_secs: 12 * 3600,
-            bias_posts: 1.0,
+            bias_posts: 0.8,
             burst_z: 3.0,
             sketch_hashes: 4,
             term_sketch_cells: 1 << 16,

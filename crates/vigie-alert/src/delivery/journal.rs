@@ -186,6 +186,7 @@ pub(super) fn encode_pending(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::content::TermEvidence;
     use crate::format::tests::notification;
     use crate::policy::NotificationKind;
 
@@ -257,5 +258,69 @@ mod tests {
         let (pending, next) = replay(parse_journal(&bytes).records);
         assert_eq!(pending.len(), 1);
         assert_eq!(next, u64::MAX);
+    }
+
+    #[test]
+    fn a_record_read_back_is_bit_identical_to_the_one_written() {
+        // A re-sent notification must carry the body first sent (receivers dedupe on the
+        // webhook id): serde_json's default float parser may miss the nearest f64 by one
+        // ulp, which changed a term's z in the 17th digit after a crash.
+        let mut record = JournalRecord::Accept {
+            seq: 1,
+            accepted_at: DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
+            targets: vec!["hook".into()],
+            notification: Box::new(notification(1, NotificationKind::Firing)),
+        };
+        let JournalRecord::Accept { notification, .. } = &mut record else {
+            unreachable!()
+        };
+        let tricky = [0x3FD7_1823_4000_0000_u64, 0x3FD7_1823_4000_0001];
+        let mut seed = 0x9E37_79B9_7F4A_7C15_u64;
+        let terms = &mut notification.alert.reasons.terms;
+        let template = terms[0].clone();
+        terms.clear();
+        for i in 0..400 {
+            // Fixed cases, then pseudo-random doubles in [0, 64).
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let z = match tricky.get(i) {
+                Some(bits) => f64::from_bits(*bits),
+                None => (seed >> 11) as f64 / (1u64 << 53) as f64 * 64.0,
+            };
+            terms.push(TermEvidence {
+                z,
+                ..template.clone()
+            });
+        }
+        let mut line = serde_json::to_vec(&record).unwrap();
+        line.push(b'\n');
+        let parsed = parse_journal(&line);
+        assert_eq!(parsed.corrupt_lines, Vec::<u64>::new());
+        let JournalRecord::Accept {
+            notification: back, ..
+        } = &parsed.records[0]
+        else {
+            panic!("{:?}", parsed.records);
+        };
+        let JournalRecord::Accept { notification, .. } = &record else {
+            unreachable!()
+        };
+        for (written, read) in notification
+            .alert
+            .reasons
+            .terms
+            .iter()
+            .zip(&back.alert.reasons.terms)
+        {
+            assert_eq!(
+                written.z.to_bits(),
+                read.z.to_bits(),
+                "{} read back as {}",
+                written.z,
+                read.z
+            );
+        }
+        assert_eq!(parsed.records[0], record);
     }
 }

@@ -127,6 +127,9 @@ enum Command {
         /// Report when this hashtag's campaign was first alerted (e.g. kochfarms).
         #[arg(long)]
         focus_hashtag: Option<String>,
+        /// Rows of the per-claim table (the largest claims first).
+        #[arg(long, default_value_t = vigie_eval::LARGEST_CLAIMS)]
+        claim_rows: usize,
     },
     /// Writes posts to a Kafka topic, one message per line (key = post id), paced by event
     /// time: the demo producer of docker-compose.yml, and a way to replay files into Kafka.
@@ -291,6 +294,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
             alert_severity,
             sweep,
             focus_hashtag,
+            claim_rows,
         } => {
             let config = commands::load_config(config.as_deref())?;
             let options = vigie_eval::EvalOptions {
@@ -304,6 +308,7 @@ async fn run(command: Command) -> anyhow::Result<()> {
                 },
                 sweep,
                 focus_hashtag,
+                claim_rows,
                 ..vigie_eval::EvalOptions::default()
             };
             let detect = config.raw.detect.clone();

@@ -16,7 +16,8 @@ use serde::Serialize;
 use crate::metrics::{self, Alert, AlertLabels};
 use crate::{EvalOptions, Labelled};
 
-/// Claims listed in the per-claim table, the largest first.
+/// Claims listed in the per-claim table by default, the largest first
+/// (`EvalOptions::claim_rows`, `vigie eval --claim-rows`).
 pub const LARGEST_CLAIMS: usize = 15;
 /// Posts a claim needs in a language for that language to count (design note §5).
 const MIN_LANGUAGE_POSTS: usize = 3;
@@ -57,7 +58,7 @@ pub struct NarrativeLevelReport {
     pub background_alerts_per_day: f64,
     /// Claims told in several languages, and how many land in one claim narrative.
     pub cross_language: CrossLanguageReport,
-    /// The largest claims (by posts, at most [`LARGEST_CLAIMS`]) and how each fared.
+    /// The largest claims (by posts, at most `EvalOptions::claim_rows`) and how each fared.
     pub largest: Vec<ClaimRow>,
 }
 
@@ -92,6 +93,9 @@ pub struct ClaimRow {
     pub matched_any_level: bool,
     /// Matching claim alerts, repeats included.
     pub matching_alerts: usize,
+    /// Distinct storylines those alerts belong to (duplicates across storylines, or
+    /// fragments inside one).
+    pub matching_storylines: usize,
     /// The narrative id of the first matching claim alert.
     pub narrative_id: Option<String>,
     /// Its storyline's id.
@@ -106,6 +110,22 @@ pub struct ClaimRow {
     pub headline: Option<String>,
     /// Whether a matching claim alert cites its posts in two or more of its languages.
     pub joined_languages: bool,
+    /// The claim alert citing the most of its posts, matched or not: how close the
+    /// detector came (a missed claim split over small narratives, or drowned in a big one).
+    pub closest: Option<ClosestAlert>,
+}
+
+/// The claim alert citing the most posts of one labelled claim.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ClosestAlert {
+    /// The alert's narrative id.
+    pub narrative_id: String,
+    /// Posts it cites.
+    pub cited: usize,
+    /// Of those, posts of the claim.
+    pub of_claim: usize,
+    /// Claim alerts (first crossings and repeats) citing at least one of its posts.
+    pub touching_alerts: usize,
 }
 
 /// What the labelled stream says about one claim.
@@ -172,6 +192,44 @@ fn claim_facts(labelled: &Labelled) -> BTreeMap<&str, ClaimFacts<'_>> {
             (narrative, facts)
         })
         .collect()
+}
+
+/// Returns the claim alert citing the most posts of `narrative` (ties: the fewer cited).
+fn closest(
+    narrative: &str,
+    claim_alerts: &[Alert],
+    labels: &HashMap<&str, (Option<&str>, Option<&str>)>,
+) -> Option<ClosestAlert> {
+    let mut touching = 0;
+    let mut best: Option<(&Alert, usize)> = None;
+    for alert in claim_alerts {
+        let of_claim = alert
+            .member_post_ids
+            .iter()
+            .filter(|id| {
+                labels
+                    .get(id.as_str())
+                    .is_some_and(|(_, n)| *n == Some(narrative))
+            })
+            .count();
+        if of_claim == 0 {
+            continue;
+        }
+        touching += 1;
+        let better = best.is_none_or(|(b, count)| {
+            (of_claim, std::cmp::Reverse(alert.member_post_ids.len()))
+                > (count, std::cmp::Reverse(b.member_post_ids.len()))
+        });
+        if better {
+            best = Some((alert, of_claim));
+        }
+    }
+    best.map(|(alert, of_claim)| ClosestAlert {
+        narrative_id: alert.key.clone(),
+        cited: alert.member_post_ids.len(),
+        of_claim,
+        touching_alerts: touching,
+    })
 }
 
 /// Measures the claim level from the storyline alerts and the claim alerts.
@@ -273,7 +331,7 @@ pub(crate) fn measure(
     });
     let largest = largest
         .into_iter()
-        .take(LARGEST_CLAIMS)
+        .take(options.claim_rows)
         .map(|(narrative, claim)| {
             let list = by_claim.get(narrative);
             let first = list.and_then(|l| l.first());
@@ -285,6 +343,12 @@ pub(crate) fn measure(
                 matched: first.is_some(),
                 matched_any_level: any_level.contains(narrative),
                 matching_alerts: list.map_or(0, Vec::len),
+                matching_storylines: list.map_or(0, |l| {
+                    l.iter()
+                        .map(|a| a.parent.as_deref())
+                        .collect::<BTreeSet<_>>()
+                        .len()
+                }),
                 narrative_id: first.map(|a| a.key.clone()),
                 storyline_id: first.and_then(|a| a.parent.clone()),
                 delay_secs: first.map(|a| (a.at - claim.first_post).num_seconds() as f64),
@@ -295,6 +359,7 @@ pub(crate) fn measure(
                 narrative_label: first.map(|a| a.label.clone()),
                 headline: first.map(|a| a.headline.clone()),
                 joined_languages: joined(narrative),
+                closest: closest(narrative, claim_alerts, &truth.labels),
             }
         })
         .collect();

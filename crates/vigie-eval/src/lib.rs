@@ -54,7 +54,9 @@ use vigie_detect::{
 use vigie_domain::{NarrativeEvent, NarrativeEventKind, NarrativeId, Severity};
 use vigie_tokenize::{Analyzer, AnalyzerConfig};
 
-pub use claims::{ClaimRow, CrossLanguageReport, NarrativeLevelReport, LARGEST_CLAIMS};
+pub use claims::{
+    ClaimRow, ClosestAlert, CrossLanguageReport, NarrativeLevelReport, LARGEST_CLAIMS,
+};
 pub use load::{load_labelled, Labelled, LabelledPost};
 pub use metrics::{Alert, CoordinationSummary, EventReport, MethodReport};
 pub use report::{EvalReport, FocusReport};
@@ -97,6 +99,8 @@ pub struct EvalOptions {
     pub focus_hashtag: Option<String>,
     /// Threads analyzing posts.
     pub analysis_threads: usize,
+    /// Rows of the per-claim table, the largest claims first (`--claim-rows`).
+    pub claim_rows: usize,
 }
 
 impl Default for EvalOptions {
@@ -108,6 +112,7 @@ impl Default for EvalOptions {
             sweep: false,
             focus_hashtag: None,
             analysis_threads: 2,
+            claim_rows: claims::LARGEST_CLAIMS,
         }
     }
 }

@@ -194,42 +194,39 @@ fn claim_facts(labelled: &Labelled) -> BTreeMap<&str, ClaimFacts<'_>> {
         .collect()
 }
 
-/// Returns the claim alert citing the most posts of `narrative` (ties: the fewer cited).
-fn closest(
-    narrative: &str,
+/// Returns, per labelled claim, the claim alert citing the most of its posts (ties: the
+/// fewer cited, then the earlier), in one pass over the alerts.
+fn closest_alerts<'a>(
     claim_alerts: &[Alert],
-    labels: &HashMap<&str, (Option<&str>, Option<&str>)>,
-) -> Option<ClosestAlert> {
-    let mut touching = 0;
-    let mut best: Option<(&Alert, usize)> = None;
+    labels: &HashMap<&str, (Option<&'a str>, Option<&'a str>)>,
+) -> HashMap<&'a str, ClosestAlert> {
+    let mut closest: HashMap<&str, ClosestAlert> = HashMap::new();
     for alert in claim_alerts {
-        let of_claim = alert
-            .member_post_ids
-            .iter()
-            .filter(|id| {
-                labels
-                    .get(id.as_str())
-                    .is_some_and(|(_, n)| *n == Some(narrative))
-            })
-            .count();
-        if of_claim == 0 {
-            continue;
+        let mut counts: HashMap<&str, usize> = HashMap::new();
+        for id in &alert.member_post_ids {
+            if let Some((_, Some(narrative))) = labels.get(id.as_str()) {
+                *counts.entry(narrative).or_insert(0) += 1;
+            }
         }
-        touching += 1;
-        let better = best.is_none_or(|(b, count)| {
-            (of_claim, std::cmp::Reverse(alert.member_post_ids.len()))
-                > (count, std::cmp::Reverse(b.member_post_ids.len()))
-        });
-        if better {
-            best = Some((alert, of_claim));
+        let cited = alert.member_post_ids.len();
+        for (narrative, of_claim) in counts {
+            let entry = closest.entry(narrative).or_insert_with(|| ClosestAlert {
+                narrative_id: alert.key.clone(),
+                cited,
+                of_claim,
+                touching_alerts: 0,
+            });
+            entry.touching_alerts += 1;
+            if (of_claim, std::cmp::Reverse(cited))
+                > (entry.of_claim, std::cmp::Reverse(entry.cited))
+            {
+                entry.narrative_id = alert.key.clone();
+                entry.cited = cited;
+                entry.of_claim = of_claim;
+            }
         }
     }
-    best.map(|(alert, of_claim)| ClosestAlert {
-        narrative_id: alert.key.clone(),
-        cited: alert.member_post_ids.len(),
-        of_claim,
-        touching_alerts: touching,
-    })
+    closest
 }
 
 /// Measures the claim level from the storyline alerts and the claim alerts.
@@ -329,6 +326,7 @@ pub(crate) fn measure(
             .cmp(&a.1.indexes.len())
             .then_with(|| a.0.cmp(b.0))
     });
+    let closest = closest_alerts(claim_alerts, &truth.labels);
     let largest = largest
         .into_iter()
         .take(options.claim_rows)
@@ -359,7 +357,7 @@ pub(crate) fn measure(
                 narrative_label: first.map(|a| a.label.clone()),
                 headline: first.map(|a| a.headline.clone()),
                 joined_languages: joined(narrative),
-                closest: closest(narrative, claim_alerts, &truth.labels),
+                closest: closest.get(narrative).cloned(),
             }
         })
         .collect();

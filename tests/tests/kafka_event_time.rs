@@ -179,24 +179,48 @@ const TOPIC: &str = "event-time";
 /// then takes a fraction of the time in a debug build.
 const DETECT: &str = "[detect]\nterm_sketch_cells = 16384\npair_sketch_cells = 65536";
 
-/// Compares two runs' narratives, naming the first difference.
-fn assert_same_narratives(what: &str, expected: &[serde_json::Value], found: &[serde_json::Value]) {
+/// Compares two runs' narratives, naming the first difference; on a difference the error
+/// carries the consumer's rebalance and restore lines from `log`, since how partitions were
+/// handed out is what an intermittent difference would come from.
+fn same_narratives(
+    what: &str,
+    expected: &[serde_json::Value],
+    found: &[serde_json::Value],
+    log: &str,
+) -> anyhow::Result<()> {
     let ids = |narratives: &[serde_json::Value]| -> BTreeSet<String> {
         narratives.iter().map(|n| n["id"].to_string()).collect()
     };
-    assert_eq!(
-        ids(found),
-        ids(expected),
-        "{what}: narrative ids differ from the replay's"
-    );
-    for narrative in expected {
-        let twin = found.iter().find(|n| n["id"] == narrative["id"]).unwrap();
-        assert_eq!(
-            twin, narrative,
-            "{what}: narrative {} differs",
-            narrative["id"]
+    let context = || -> String {
+        log.lines()
+            .filter(|line| {
+                ["partitions", "restored", "rebalance", "late", "snapshot"]
+                    .iter()
+                    .any(|word| line.contains(word))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let (expected_ids, found_ids) = (ids(expected), ids(found));
+    if expected_ids != found_ids {
+        bail!(
+            "{what}: narrative ids differ from the replay's\n  only in the replay: {:?}\n  only here: {:?}\nlog:\n{}",
+            expected_ids.difference(&found_ids).collect::<Vec<_>>(),
+            found_ids.difference(&expected_ids).collect::<Vec<_>>(),
+            context()
         );
     }
+    for narrative in expected {
+        let twin = found.iter().find(|n| n["id"] == narrative["id"]).unwrap();
+        if twin != narrative {
+            bail!(
+                "{what}: narrative {} differs\n  replay: {narrative}\n  here:   {twin}\nlog:\n{}",
+                narrative["id"],
+                context()
+            );
+        }
+    }
+    Ok(())
 }
 
 /// Issue 8, acceptance row "against the real broker: the same posts produced to a
@@ -261,9 +285,10 @@ async fn issue_8_four_partitions_consumed_twice_give_the_same_narratives_as_repl
     )?;
     let found = narratives_after(&mut first, total, Duration::from_secs(120))?;
     let (_, metrics) = first.get("/metrics").context("metrics")?;
+    let first_log = first.log();
     drop(first);
     eprintln!("first consumption: {:?}", started.elapsed());
-    assert_same_narratives("first consumption", &expected, &found);
+    same_narratives("first consumption", &expected, &found, &first_log)?;
     assert_eq!(
         metric_sum(&metrics, "vigie_detector_reorder_forced_total", &[]),
         0.0
@@ -299,11 +324,12 @@ async fn issue_8_four_partitions_consumed_twice_give_the_same_narratives_as_repl
         "{}",
         restarted.log()
     );
-    assert_same_narratives(
+    same_narratives(
         &format!("second consumption, killed after {observed_at_kill} posts"),
         &expected,
         &found,
-    );
+        &restarted.log(),
+    )?;
     eprintln!(
         "{} narratives alike in the replay and both consumptions (killed after {observed_at_kill} of {total} posts), {:?}",
         expected.len(),

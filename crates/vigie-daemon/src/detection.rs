@@ -32,7 +32,7 @@ use vigie_alert::{
 };
 use vigie_detect::{
     Detector, DetectorConfig, DetectorCounters, DetectorSnapshot, EventTimeOrderer,
-    OrdererCounters, OrdererSnapshot, PartitionKey, Released, WatchEntry,
+    OrdererCounters, OrdererSnapshot, PartitionChange, PartitionKey, Released, WatchEntry,
 };
 use vigie_domain::{AnalyzedPost, Checkpoint, Narrative, NarrativeEvent, Origin};
 use vigie_pipeline::{PartitionEvent, PartitionEventKind};
@@ -308,15 +308,34 @@ impl Detection {
         self.detect_ready();
     }
 
-    /// Applies a partition change reported by the source: one at its end or revoked no
-    /// longer holds the watermark, one assigned holds it until it delivers.
-    pub fn partition_event(&mut self, event: &PartitionEvent) {
-        let partition = PartitionKey::new(event.topic.as_str(), event.partition);
-        match event.kind {
-            PartitionEventKind::Assigned => self.orderer.assigned(&partition),
-            PartitionEventKind::Revoked => self.orderer.revoked(&partition),
-            PartitionEventKind::AtEnd => self.orderer.at_end(&partition),
+    /// Applies the partition changes the source reported at one point of its stream
+    /// (one rebalance assigns several partitions at once), together: one at its end or
+    /// revoked no longer holds the watermark, one assigned holds it until it delivers.
+    /// Applied one by one, the first partition of an assignment would move the watermark
+    /// alone (see `vigie_detect::EventTimeOrderer::apply`).
+    pub fn partition_events<'a>(&mut self, events: impl IntoIterator<Item = &'a PartitionEvent>) {
+        let changes: Vec<(PartitionKey, PartitionChange)> = events
+            .into_iter()
+            .map(|event| {
+                let change = match event.kind {
+                    PartitionEventKind::Assigned => PartitionChange::Assigned,
+                    PartitionEventKind::Revoked => PartitionChange::Revoked,
+                    PartitionEventKind::AtEnd => PartitionChange::AtEnd,
+                };
+                (
+                    PartitionKey::new(event.topic.as_str(), event.partition),
+                    change,
+                )
+            })
+            .collect();
+        if changes.is_empty() {
+            return;
         }
+        self.orderer.apply(
+            changes
+                .iter()
+                .map(|(partition, change)| (partition, *change)),
+        );
         self.changed_since_publish = true;
         self.detect_ready();
     }

@@ -387,16 +387,19 @@ impl Indexer {
                             }
                         }
                         if let Some(detection) = self.detection.as_mut() {
+                            // Every change at this point at once (see `partition_events`).
+                            let mut due = Vec::new();
                             while let Some(event) =
                                 partition_events.next_if(|e| e.after_posts <= read_before)
                             {
-                                detection.partition_event(event);
+                                due.push(event);
                             }
+                            detection.partition_events(due);
                             detection.observe(post);
                         }
                     }
                     if let Some(detection) = self.detection.as_mut() {
-                        partition_events.for_each(|event| detection.partition_event(event));
+                        detection.partition_events(partition_events);
                     }
                     posts_indexed += count;
                     self.metrics.posts_indexed.inc_by(count);

@@ -58,5 +58,6 @@ pub use detector::{Detector, DetectorCounters, DetectorSnapshot};
 pub use error::DetectError;
 pub use watchlist::{WatchEntry, Watchlists};
 pub use watermark::{
-    tie_of, EventTimeOrderer, OrdererCounters, OrdererSnapshot, PartitionKey, Released,
+    tie_of, EventTimeOrderer, OrdererCounters, OrdererSnapshot, PartitionChange, PartitionKey,
+    Released,
 };

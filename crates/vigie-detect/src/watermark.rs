@@ -12,6 +12,14 @@
 //! partitions: a partition read ahead cannot drag event time past the others. A partition
 //! that the source reports at its end (Kafka's partition EOF) or revoked is left out until
 //! it delivers again; one assigned that has delivered nothing yet holds the watermark.
+//! The source's changes of one moment (a rebalance assigns several partitions at once)
+//! are applied together ([`EventTimeOrderer::apply`]): applied one by one, the first
+//! partition assigned would decide the watermark alone for a moment, and the watermark
+//! never goes back.
+//! After a restart, every partition comes back unassigned until the source reports its
+//! assignment: applied one by one there, the first partition assigned released the whole
+//! restored buffer up to its own watermark and the others' posts came late (a SIGKILL and
+//! restart on a 4-partition topic gave other narratives than the replay, under load).
 //!
 //! A buffered post is released once the global watermark is more than `out_of_order_secs`
 //! past it, in (event time, post id hash, partition, arrival) order; so the same posts give the
@@ -115,6 +123,19 @@ impl PartitionClock {
     }
 }
 
+/// What a source reports about one of its partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionChange {
+    /// Assigned to this reader: it holds the global watermark until it delivers (unless
+    /// it has a watermark from before).
+    Assigned,
+    /// Taken away: it no longer holds the global watermark.
+    Revoked,
+    /// Everything in it was delivered: it no longer holds the global watermark until it
+    /// delivers again.
+    AtEnd,
+}
+
 /// A buffered post, as a snapshot holds it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct BufferedPost<T> {
@@ -188,8 +209,9 @@ impl<T> EventTimeOrderer<T> {
     }
 
     /// Rebuilds an orderer from a snapshot, under the current configuration. Partitions
-    /// come back unassigned: the source reports its assignment again after a restart, and
-    /// a partition now owned by another instance must not hold the watermark.
+    /// come back unassigned: the source reports its assignment again after a restart (all
+    /// of it at once, see [`Self::apply`]), and a partition now owned by another instance
+    /// must not hold the watermark.
     pub fn restore(
         config: &EventTimeConfig,
         snapshot: OrdererSnapshot<T>,
@@ -309,37 +331,47 @@ impl<T> EventTimeOrderer<T> {
         self.advance();
     }
 
-    /// Records that the source assigned `partition` to this reader: until it delivers, it
-    /// holds the global watermark (unless it has a watermark from before).
-    pub fn assigned(&mut self, partition: &PartitionKey) {
-        let clock = self
-            .partitions
-            .entry(partition.clone())
-            .or_insert_with(PartitionClock::new);
-        clock.assigned = true;
-        clock.at_end = false;
-        self.advance();
-    }
-
-    /// Records that `partition` was revoked: it no longer holds the global watermark.
-    pub fn revoked(&mut self, partition: &PartitionKey) {
-        if let Some(clock) = self.partitions.get_mut(partition) {
-            clock.assigned = false;
-            clock.at_end = false;
+    /// Applies what the source reported at one point of its stream, all together, then
+    /// moves the watermark once: a rebalance that assigns several partitions is one
+    /// change, not a sequence in which the first assigned decides alone.
+    pub fn apply<'a>(
+        &mut self,
+        changes: impl IntoIterator<Item = (&'a PartitionKey, PartitionChange)>,
+    ) {
+        for (partition, change) in changes {
+            match change {
+                PartitionChange::Revoked => {
+                    if let Some(clock) = self.partitions.get_mut(partition) {
+                        clock.assigned = false;
+                        clock.at_end = false;
+                    }
+                }
+                PartitionChange::Assigned | PartitionChange::AtEnd => {
+                    let clock = self
+                        .partitions
+                        .entry(partition.clone())
+                        .or_insert_with(PartitionClock::new);
+                    clock.assigned = true;
+                    clock.at_end = change == PartitionChange::AtEnd;
+                }
+            }
         }
         self.advance();
     }
 
-    /// Records that `partition` is at its end (everything in it was delivered): it no
-    /// longer holds the global watermark until it delivers again.
+    /// [`Self::apply`] of one assignment.
+    pub fn assigned(&mut self, partition: &PartitionKey) {
+        self.apply([(partition, PartitionChange::Assigned)]);
+    }
+
+    /// [`Self::apply`] of one revocation.
+    pub fn revoked(&mut self, partition: &PartitionKey) {
+        self.apply([(partition, PartitionChange::Revoked)]);
+    }
+
+    /// [`Self::apply`] of one partition at its end.
     pub fn at_end(&mut self, partition: &PartitionKey) {
-        let clock = self
-            .partitions
-            .entry(partition.clone())
-            .or_insert_with(PartitionClock::new);
-        clock.assigned = true;
-        clock.at_end = true;
-        self.advance();
+        self.apply([(partition, PartitionChange::AtEnd)]);
     }
 
     /// Returns the next post due for detection, if any: the oldest one when the buffer is

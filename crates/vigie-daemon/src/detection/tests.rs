@@ -55,6 +55,15 @@ fn issue_12_a_snapshot_that_cannot_be_written_leaves_the_previous_one_whole() {
     );
 }
 
+/// Starts alert delivery with its outbox in `dir` (inside a Tokio runtime).
+fn delivery_in(dir: &Path) -> Arc<AlertDelivery> {
+    let alert_config = AlertConfig {
+        account_salt: vigie_domain::Secret::new("test salt"),
+        ..AlertConfig::default()
+    };
+    crate::alerting::start_delivery(&alert_config, dir, &Metrics::new()).unwrap()
+}
+
 /// Opens detection with state kept in `dir`, as the daemon does for Kafka.
 fn open_in(dir: &Path, delivery: &Arc<AlertDelivery>) -> Detection {
     let alert_config = AlertConfig {
@@ -102,12 +111,7 @@ fn issue_8_buffered_posts_survive_a_restart_in_the_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let _inside = runtime.enter();
-    let alert_config = AlertConfig {
-        account_salt: vigie_domain::Secret::new("test salt"),
-        ..AlertConfig::default()
-    };
-    let delivery =
-        crate::alerting::start_delivery(&alert_config, dir.path(), &Metrics::new()).unwrap();
+    let delivery = delivery_in(dir.path());
     let mut detection = open_in(dir.path(), &delivery);
     let assigned = |partition| PartitionEvent {
         after_posts: 0,
@@ -115,8 +119,7 @@ fn issue_8_buffered_posts_survive_a_restart_in_the_snapshot() {
         partition,
         kind: PartitionEventKind::Assigned,
     };
-    detection.partition_event(&assigned(0));
-    detection.partition_event(&assigned(1));
+    detection.partition_events(&[assigned(0), assigned(1)]);
     // Partition 1 lags: nothing from partition 0 may be detected ahead of it.
     for offset in 0..20 {
         detection.observe(kafka_post(0, offset, offset * 60));
@@ -140,15 +143,79 @@ fn issue_8_buffered_posts_survive_a_restart_in_the_snapshot() {
     restarted.observe(kafka_post(0, 5, 300));
     assert_eq!(restarted.orderer.buffered(), 21);
     for partition in [0, 1] {
-        restarted.partition_event(&assigned(partition));
-        restarted.partition_event(&PartitionEvent {
-            kind: PartitionEventKind::AtEnd,
-            ..assigned(partition)
-        });
+        restarted.partition_events(&[
+            assigned(partition),
+            PartitionEvent {
+                kind: PartitionEventKind::AtEnd,
+                ..assigned(partition)
+            },
+        ]);
     }
     assert_eq!(restarted.orderer.buffered(), 0);
     assert_eq!(restarted.detector.counters().posts_observed, 21);
     assert_eq!(restarted.detector.counters().late_posts, 0);
+}
+
+/// Issue 8, found by the 4-partition SIGKILL test under load: after a restart the source
+/// assigns every partition at once, one of them already read to its end before the kill.
+/// Applied one by one, with the restored partitions unassigned, the first assignment let
+/// that partition alone set the watermark: the whole restored buffer went to detection and
+/// the lagging partition's posts came late, so the narratives differed from a replay's.
+#[test]
+fn issue_8_a_restart_releases_nothing_before_every_restored_partition_is_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let _inside = runtime.enter();
+    let delivery = delivery_in(dir.path());
+    let event = |partition, kind| PartitionEvent {
+        after_posts: 0,
+        topic: "posts".into(),
+        partition,
+        kind,
+    };
+    let minute = 60;
+    let mut detection = open_in(dir.path(), &delivery);
+    detection.partition_events(&[
+        event(0, PartitionEventKind::Assigned),
+        event(1, PartitionEventKind::Assigned),
+    ]);
+    // Partition 0 is read to its end (six hours); partition 1 has delivered its first post.
+    for offset in 0..360 {
+        detection.observe(kafka_post(0, offset, offset * minute));
+    }
+    detection.partition_events(&[event(0, PartitionEventKind::AtEnd)]);
+    detection.observe(kafka_post(1, 0, 0));
+    let mut checkpoint = Checkpoint::new();
+    checkpoint.advance("posts", 0, 360);
+    checkpoint.advance("posts", 1, 1);
+    detection.note_observed(&checkpoint);
+    detection
+        .write_snapshot(detection.observed_through())
+        .unwrap();
+    let held = detection.orderer.buffered();
+    assert!(held >= 359, "partition 1 holds partition 0's posts: {held}");
+    drop(detection);
+
+    let mut restarted = open_in(dir.path(), &delivery);
+    // The source's first assignment names both partitions; 0 is at its end at once.
+    restarted.partition_events(&[
+        event(0, PartitionEventKind::Assigned),
+        event(1, PartitionEventKind::Assigned),
+    ]);
+    restarted.partition_events(&[event(0, PartitionEventKind::AtEnd)]);
+    assert_eq!(
+        restarted.orderer.buffered(),
+        held,
+        "partition 1 still holds the watermark"
+    );
+    for offset in 1..360 {
+        restarted.observe(kafka_post(1, offset, offset * minute + 30));
+    }
+    restarted.partition_events(&[event(1, PartitionEventKind::AtEnd)]);
+    assert_eq!(restarted.orderer.buffered(), 0);
+    assert_eq!(restarted.detector.counters().posts_observed, 720);
+    assert_eq!(restarted.detector.counters().late_posts, 0);
+    assert_eq!(restarted.orderer.counters().posts_forced, 0);
 }
 
 /// Issue 8: a snapshot written before the event-time orderer (no `event_time`) still
@@ -164,12 +231,7 @@ fn issue_8_a_snapshot_without_event_time_still_loads() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let _inside = runtime.enter();
-    let alert_config = AlertConfig {
-        account_salt: vigie_domain::Secret::new("test salt"),
-        ..AlertConfig::default()
-    };
-    let delivery =
-        crate::alerting::start_delivery(&alert_config, dir.path(), &Metrics::new()).unwrap();
+    let delivery = delivery_in(dir.path());
     let detection = open_in(dir.path(), &delivery);
     let mut detector = detection.detector.snapshot();
     detector.checkpoint.advance("posts", 0, 7);

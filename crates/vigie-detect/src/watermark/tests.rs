@@ -352,3 +352,33 @@ fn a_snapshot_round_trips_watermarks_and_buffered_posts() {
     // b is no longer assigned here: a alone decides.
     assert_eq!(drain(&mut restored), vec![1, 0, 2]);
 }
+
+/// Issue 8: a rebalance that assigns several partitions is one change. Applied one by one,
+/// the first partition assigned (here one read far ahead) set the watermark alone, and the
+/// watermark never goes back: the other partitions' posts would come late.
+#[test]
+fn issue_8_an_assignment_is_applied_at_once() {
+    let (a, b) = (PartitionKey::new("t", 0), PartitionKey::new("t", 1));
+    let mut orderer = orderer();
+    orderer.apply([
+        (&a, PartitionChange::Assigned),
+        (&b, PartitionChange::Assigned),
+    ]);
+    orderer.push(&a, 100, 0, 0);
+    orderer.push(&a, 5 * HOUR, 0, 1);
+    orderer.push(&b, 100, 0, 2);
+    assert_eq!(orderer.watermark(), Some(100));
+    orderer.apply([
+        (&a, PartitionChange::Revoked),
+        (&b, PartitionChange::Revoked),
+    ]);
+    orderer.apply([
+        (&a, PartitionChange::Assigned),
+        (&b, PartitionChange::Assigned),
+    ]);
+    assert_eq!(orderer.watermark(), Some(100), "b still holds it");
+    assert!(drain(&mut orderer).is_empty());
+    orderer.push(&b, HOUR, 0, 3);
+    assert_eq!(orderer.watermark(), Some(HOUR));
+    assert_eq!(drain(&mut orderer), vec![0, 2]);
+}

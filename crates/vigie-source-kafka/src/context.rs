@@ -200,8 +200,18 @@ impl ClientContext for ConsumerCallbacks {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.state.connected.store(false, Ordering::Relaxed);
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::AllBrokersDown) => {
+                self.state.connected.store(false, Ordering::Relaxed);
+            }
+            // Reaching a partition's end is news, not an error (`enable.partition.eof` is
+            // on so the event-time orderer learns it; the source reads it from the stream
+            // too): a warning at every catch-up would teach operators to ignore warnings.
+            Some(RDKafkaErrorCode::PartitionEOF) => {
+                debug!(reason, "kafka partition read to its end");
+                return;
+            }
+            _ => {}
         }
         self.errors.log("consumer", &error, reason);
     }

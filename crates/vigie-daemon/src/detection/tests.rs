@@ -142,15 +142,14 @@ fn issue_8_buffered_posts_survive_a_restart_in_the_snapshot() {
     // Re-delivered posts the snapshot covers are skipped.
     restarted.observe(kafka_post(0, 5, 300));
     assert_eq!(restarted.orderer.buffered(), 21);
-    for partition in [0, 1] {
-        restarted.partition_events(&[
-            assigned(partition),
-            PartitionEvent {
-                kind: PartitionEventKind::AtEnd,
-                ..assigned(partition)
-            },
-        ]);
-    }
+    // The source's assignment, one change; then both partitions are read to their end.
+    restarted.partition_events(&[assigned(0), assigned(1)]);
+    assert_eq!(restarted.orderer.buffered(), 21, "partition 1 holds them");
+    let at_end = |partition| PartitionEvent {
+        kind: PartitionEventKind::AtEnd,
+        ..assigned(partition)
+    };
+    restarted.partition_events(&[at_end(0), at_end(1)]);
     assert_eq!(restarted.orderer.buffered(), 0);
     assert_eq!(restarted.detector.counters().posts_observed, 21);
     assert_eq!(restarted.detector.counters().late_posts, 0);

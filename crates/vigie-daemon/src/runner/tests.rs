@@ -206,6 +206,19 @@ fn kafka_post(offset: i64) -> Post {
     }
 }
 
+/// An alert configuration for tests and its delivery, with the outbox in `dir`.
+fn alerting_in(
+    dir: &Path,
+    metrics: &Metrics,
+) -> (vigie_alert::AlertConfig, Arc<vigie_alert::AlertDelivery>) {
+    let alert_config = vigie_alert::AlertConfig {
+        account_salt: vigie_domain::Secret::new("test salt"),
+        ..vigie_alert::AlertConfig::default()
+    };
+    let delivery = crate::alerting::start_delivery(&alert_config, dir, metrics).unwrap();
+    (alert_config, delivery)
+}
+
 /// Issue 12 (SIGKILL soak: posts never observed after repeated crashes): after a
 /// crash the index's committed checkpoint is ahead of the last snapshot. A restarted
 /// detector that re-reads only part of that gap must snapshot (and let the source
@@ -222,12 +235,7 @@ async fn issue_12_a_snapshot_covers_only_posts_the_detector_observed() {
     };
     let index_dir = data_dir.path().join("index");
     let metrics = Metrics::new();
-    let alert_config = vigie_alert::AlertConfig {
-        account_salt: vigie_domain::Secret::new("test salt"),
-        ..vigie_alert::AlertConfig::default()
-    };
-    let delivery =
-        crate::alerting::start_delivery(&alert_config, data_dir.path(), &metrics).unwrap();
+    let (alert_config, delivery) = alerting_in(data_dir.path(), &metrics);
     let open_detection = || {
         Detection::open(
             vigie_detect::DetectorConfig::default(),
@@ -312,4 +320,123 @@ async fn issue_12_a_snapshot_covers_only_posts_the_detector_observed() {
         150,
         "every post 0..150 observed once"
     );
+}
+
+/// Yields the batches it was given, then ends.
+struct ScriptedBatches(std::collections::VecDeque<SourceBatch>);
+
+impl Source for ScriptedBatches {
+    async fn next_batch(&mut self) -> Result<Option<SourceBatch>, vigie_pipeline::SourceError> {
+        Ok(self.0.pop_front())
+    }
+
+    async fn commit(&mut self, _: &Checkpoint) -> Result<(), vigie_pipeline::SourceError> {
+        Ok(())
+    }
+
+    fn status(&self) -> vigie_pipeline::SourceStatus {
+        vigie_pipeline::SourceStatus {
+            connected: true,
+            lag: Vec::new(),
+        }
+    }
+}
+
+/// Issue 8 (the 4-partition SIGKILL test, intermittent under load): a rebalance reaches
+/// the indexer as several partition events at one point of a batch, and they must reach
+/// the event-time orderer together. Applied one by one, after "revoke both" the first
+/// partition re-assigned (read hours ahead) set the watermark alone, and the lagging
+/// partition's posts came late.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_8_a_rebalance_reaches_the_orderer_as_one_change() {
+    use vigie_pipeline::{PartitionEvent, PartitionEventKind};
+    let data_dir = tempfile::tempdir().unwrap();
+    let analyzer = Arc::new(Analyzer::new(AnalyzerConfig::default()));
+    let metrics = Metrics::new();
+    let (alert_config, delivery) = alerting_in(data_dir.path(), &metrics);
+    let (detection, handle) = Detection::open(
+        vigie_detect::DetectorConfig::default(),
+        alert_config,
+        delivery,
+        analyzer.clone(),
+        data_dir.path(),
+        true,
+        metrics.clone(),
+    )
+    .unwrap();
+    let post = |partition: i32, offset: i64, minutes: i64| {
+        let mut post = kafka_post(offset);
+        post.id = format!("p{partition}-{offset}");
+        post.created_at =
+            chrono::DateTime::from_timestamp(1_448_532_000 + minutes * 60, 0).unwrap();
+        post.origin = vigie_domain::Origin::Kafka {
+            topic: "posts".to_owned(),
+            partition,
+            offset,
+        };
+        post
+    };
+    let events = |changes: &[(i32, PartitionEventKind)]| -> Vec<PartitionEvent> {
+        changes
+            .iter()
+            .map(|&(partition, kind)| PartitionEvent {
+                after_posts: 0,
+                topic: "posts".to_owned(),
+                partition,
+                kind,
+            })
+            .collect()
+    };
+    let batch = |posts: Vec<Post>, partition_events: Vec<PartitionEvent>| SourceBatch {
+        consumed: vec![("posts".to_owned(), posts.len() as u64)],
+        posts,
+        partition_events,
+        ..SourceBatch::default()
+    };
+    use PartitionEventKind::{Assigned, Revoked};
+    let batches = vec![
+        // Partition 0 is read six hours ahead; partition 1 has delivered its first post.
+        batch(
+            (0..60)
+                .map(|offset| post(0, offset, offset * 6))
+                .chain([post(1, 0, 0)])
+                .collect(),
+            events(&[(0, Assigned), (1, Assigned)]),
+        ),
+        // A rebalance gives both back, then partition 1 catches up.
+        batch(
+            (1..60)
+                .map(|offset| post(1, offset, offset * 6 + 3))
+                .collect(),
+            events(&[(0, Revoked), (1, Revoked), (0, Assigned), (1, Assigned)]),
+        ),
+    ];
+    let stages = Stages {
+        index: PostIndex::open(
+            &data_dir.path().join("index"),
+            analyzer.clone(),
+            IndexConfig {
+                writer_memory_mb: 20,
+                writer_threads: Some(1),
+                ..IndexConfig::default()
+            },
+        )
+        .unwrap(),
+        analyzer,
+        detection: Some(detection),
+        snapshot_interval: Duration::from_secs(3600),
+    };
+    let (summary, _) = run_pipeline(
+        ScriptedBatches(batches.into()),
+        stages,
+        metrics,
+        Arc::new(PipelineState::default()),
+        CancellationToken::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(summary.posts_read, 120);
+    let counters = handle.board.read().unwrap().counters.clone();
+    assert_eq!(counters.posts_observed, 120);
+    assert_eq!(counters.late_posts, 0, "partition 1's posts came late");
 }

@@ -366,6 +366,8 @@ fn issue_8_an_assignment_is_applied_at_once() {
     ]);
     orderer.push(&a, 100, 0, 0);
     orderer.push(&a, 5 * HOUR, 0, 1);
+    // Within `max_ahead_secs`: a's own watermark really is five hours ahead.
+    assert_eq!(orderer.partition_watermark(&a), Some(5 * HOUR));
     orderer.push(&b, 100, 0, 2);
     assert_eq!(orderer.watermark(), Some(100));
     orderer.apply([

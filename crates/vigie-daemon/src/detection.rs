@@ -32,10 +32,10 @@ use vigie_alert::{
 };
 use vigie_detect::{
     Detector, DetectorConfig, DetectorCounters, DetectorSnapshot, EventTimeOrderer,
-    OrdererCounters, OrdererSnapshot, PartitionChange, PartitionKey, Released, WatchEntry,
+    OrdererCounters, OrdererSnapshot, PartitionKey, Released, WatchEntry,
 };
 use vigie_domain::{AnalyzedPost, Checkpoint, Narrative, NarrativeEvent, Origin};
-use vigie_pipeline::{PartitionEvent, PartitionEventKind};
+use vigie_pipeline::PartitionEvent;
 use vigie_tokenize::Analyzer;
 
 use crate::alerting::Alerting;
@@ -314,28 +314,17 @@ impl Detection {
     /// Applied one by one, the first partition of an assignment would move the watermark
     /// alone (see `vigie_detect::EventTimeOrderer::apply`).
     pub fn partition_events<'a>(&mut self, events: impl IntoIterator<Item = &'a PartitionEvent>) {
-        let changes: Vec<(PartitionKey, PartitionChange)> = events
+        let mut changes = events
             .into_iter()
             .map(|event| {
-                let change = match event.kind {
-                    PartitionEventKind::Assigned => PartitionChange::Assigned,
-                    PartitionEventKind::Revoked => PartitionChange::Revoked,
-                    PartitionEventKind::AtEnd => PartitionChange::AtEnd,
-                };
-                (
-                    PartitionKey::new(event.topic.as_str(), event.partition),
-                    change,
-                )
+                let partition = PartitionKey::new(event.topic.as_str(), event.partition);
+                (partition, event.kind)
             })
-            .collect();
-        if changes.is_empty() {
+            .peekable();
+        if changes.peek().is_none() {
             return;
         }
-        self.orderer.apply(
-            changes
-                .iter()
-                .map(|(partition, change)| (partition, *change)),
-        );
+        self.orderer.apply(changes);
         self.changed_since_publish = true;
         self.detect_ready();
     }

@@ -388,13 +388,9 @@ impl Indexer {
                         }
                         if let Some(detection) = self.detection.as_mut() {
                             // Every change at this point at once (see `partition_events`).
-                            let mut due = Vec::new();
-                            while let Some(event) =
+                            detection.partition_events(std::iter::from_fn(|| {
                                 partition_events.next_if(|e| e.after_posts <= read_before)
-                            {
-                                due.push(event);
-                            }
-                            detection.partition_events(due);
+                            }));
                             detection.observe(post);
                         }
                     }

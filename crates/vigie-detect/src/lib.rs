@@ -58,6 +58,5 @@ pub use detector::{Detector, DetectorCounters, DetectorSnapshot};
 pub use error::DetectError;
 pub use watchlist::{WatchEntry, Watchlists};
 pub use watermark::{
-    tie_of, EventTimeOrderer, OrdererCounters, OrdererSnapshot, PartitionChange, PartitionKey,
-    Released,
+    tie_of, EventTimeOrderer, OrdererCounters, OrdererSnapshot, PartitionKey, Released,
 };

@@ -38,6 +38,7 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+use vigie_domain::PartitionEventKind;
 
 use crate::{DetectError, EventTimeConfig};
 
@@ -121,19 +122,6 @@ impl PartitionClock {
             ahead: Vec::new(),
         }
     }
-}
-
-/// What a source reports about one of its partitions.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartitionChange {
-    /// Assigned to this reader: it holds the global watermark until it delivers (unless
-    /// it has a watermark from before).
-    Assigned,
-    /// Taken away: it no longer holds the global watermark.
-    Revoked,
-    /// Everything in it was delivered: it no longer holds the global watermark until it
-    /// delivers again.
-    AtEnd,
 }
 
 /// A buffered post, as a snapshot holds it.
@@ -333,26 +321,25 @@ impl<T> EventTimeOrderer<T> {
 
     /// Applies what the source reported at one point of its stream, all together, then
     /// moves the watermark once: a rebalance that assigns several partitions is one
-    /// change, not a sequence in which the first assigned decides alone.
-    pub fn apply<'a>(
-        &mut self,
-        changes: impl IntoIterator<Item = (&'a PartitionKey, PartitionChange)>,
-    ) {
+    /// change, not a sequence in which the first assigned decides alone. An assigned
+    /// partition holds the watermark until it delivers (unless it has a watermark from
+    /// before); one revoked, or at its end until it delivers again, no longer holds it.
+    pub fn apply(&mut self, changes: impl IntoIterator<Item = (PartitionKey, PartitionEventKind)>) {
         for (partition, change) in changes {
             match change {
-                PartitionChange::Revoked => {
-                    if let Some(clock) = self.partitions.get_mut(partition) {
+                PartitionEventKind::Revoked => {
+                    if let Some(clock) = self.partitions.get_mut(&partition) {
                         clock.assigned = false;
                         clock.at_end = false;
                     }
                 }
-                PartitionChange::Assigned | PartitionChange::AtEnd => {
+                PartitionEventKind::Assigned | PartitionEventKind::AtEnd => {
                     let clock = self
                         .partitions
-                        .entry(partition.clone())
+                        .entry(partition)
                         .or_insert_with(PartitionClock::new);
                     clock.assigned = true;
-                    clock.at_end = change == PartitionChange::AtEnd;
+                    clock.at_end = change == PartitionEventKind::AtEnd;
                 }
             }
         }
@@ -361,17 +348,17 @@ impl<T> EventTimeOrderer<T> {
 
     /// [`Self::apply`] of one assignment.
     pub fn assigned(&mut self, partition: &PartitionKey) {
-        self.apply([(partition, PartitionChange::Assigned)]);
+        self.apply([(partition.clone(), PartitionEventKind::Assigned)]);
     }
 
     /// [`Self::apply`] of one revocation.
     pub fn revoked(&mut self, partition: &PartitionKey) {
-        self.apply([(partition, PartitionChange::Revoked)]);
+        self.apply([(partition.clone(), PartitionEventKind::Revoked)]);
     }
 
     /// [`Self::apply`] of one partition at its end.
     pub fn at_end(&mut self, partition: &PartitionKey) {
-        self.apply([(partition, PartitionChange::AtEnd)]);
+        self.apply([(partition.clone(), PartitionEventKind::AtEnd)]);
     }
 
     /// Returns the next post due for detection, if any: the oldest one when the buffer is

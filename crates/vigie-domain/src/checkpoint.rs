@@ -82,3 +82,15 @@ mod tests {
         assert_eq!(serde_json::from_str::<Checkpoint>(&json).unwrap(), a);
     }
 }
+
+/// What happened to a partition a source reads: the source reports it, the event-time
+/// orderer acts on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartitionEventKind {
+    /// It was assigned to this reader.
+    Assigned,
+    /// It was taken away (a rebalance); another reader may own it now.
+    Revoked,
+    /// Everything in it so far has been read (Kafka's partition EOF).
+    AtEnd,
+}

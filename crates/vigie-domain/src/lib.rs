@@ -18,7 +18,7 @@ mod post;
 mod secret;
 
 pub use analysis::{Analysis, AnalyzedPost, LangSource, Token, TokenKind};
-pub use checkpoint::Checkpoint;
+pub use checkpoint::{Checkpoint, PartitionEventKind};
 pub use decode::{decode_post, DecodeLimits, RejectReason, Rejection};
 pub use narrative::{
     CoordinationEvidence, Narrative, NarrativeEvent, NarrativeEventKind, NarrativeId,

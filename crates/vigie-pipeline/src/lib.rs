@@ -33,6 +33,7 @@ use vigie_domain::{Checkpoint, DecodeLimits, Origin, Post, Rejection};
 
 pub use durable::{durable_write, durable_write_with};
 pub use file::{FileSource, FileSourceConfig, Pace, RejectedFileWriter};
+pub use vigie_domain::PartitionEventKind;
 
 /// Validation limits shared by every source: the decode limits plus how far ahead of the
 /// wall clock a post may be dated.
@@ -101,17 +102,6 @@ pub struct PartitionEvent {
     pub partition: i32,
     /// What happened.
     pub kind: PartitionEventKind,
-}
-
-/// What happened to a partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PartitionEventKind {
-    /// It was assigned to this reader.
-    Assigned,
-    /// It was taken away (a rebalance); another reader may own it now.
-    Revoked,
-    /// Everything in it so far has been read (Kafka's partition EOF).
-    AtEnd,
 }
 
 impl SourceBatch {

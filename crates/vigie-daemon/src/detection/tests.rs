@@ -1,5 +1,6 @@
 //! Tests of detection: snapshots (durable writes, old formats, buffered posts), dedup.
 use super::*;
+use vigie_pipeline::PartitionEventKind;
 
 /// Issue 12 (review finding: the snapshot was renamed into place without a directory
 /// fsync): it now goes through `durable_write`; a write that fails (a real ENOSPC:

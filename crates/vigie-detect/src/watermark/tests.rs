@@ -358,11 +358,12 @@ fn a_snapshot_round_trips_watermarks_and_buffered_posts() {
 /// watermark never goes back: the other partitions' posts would come late.
 #[test]
 fn issue_8_an_assignment_is_applied_at_once() {
+    use vigie_domain::PartitionEventKind;
     let (a, b) = (PartitionKey::new("t", 0), PartitionKey::new("t", 1));
     let mut orderer = orderer();
     orderer.apply([
-        (&a, PartitionChange::Assigned),
-        (&b, PartitionChange::Assigned),
+        (a.clone(), PartitionEventKind::Assigned),
+        (b.clone(), PartitionEventKind::Assigned),
     ]);
     orderer.push(&a, 100, 0, 0);
     orderer.push(&a, 5 * HOUR, 0, 1);
@@ -371,12 +372,12 @@ fn issue_8_an_assignment_is_applied_at_once() {
     orderer.push(&b, 100, 0, 2);
     assert_eq!(orderer.watermark(), Some(100));
     orderer.apply([
-        (&a, PartitionChange::Revoked),
-        (&b, PartitionChange::Revoked),
+        (a.clone(), PartitionEventKind::Revoked),
+        (b.clone(), PartitionEventKind::Revoked),
     ]);
     orderer.apply([
-        (&a, PartitionChange::Assigned),
-        (&b, PartitionChange::Assigned),
+        (a.clone(), PartitionEventKind::Assigned),
+        (b.clone(), PartitionEventKind::Assigned),
     ]);
     assert_eq!(orderer.watermark(), Some(100), "b still holds it");
     assert!(drain(&mut orderer).is_empty());

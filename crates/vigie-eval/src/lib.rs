@@ -176,7 +176,7 @@ pub fn run_eval(
         }
     }
     let sweep_worst = SweepWorst::of(&sweep);
-    Ok(EvalReport::new(
+    let mut report = EvalReport::new(
         &labelled,
         detector,
         narratives,
@@ -189,7 +189,10 @@ pub fn run_eval(
         run.sketch_bytes,
         load_secs,
         detect_secs,
-    ))
+    );
+    report.alerts = run.storyline_alerts;
+    report.alerts.extend(run.claim_alerts);
+    Ok(report)
 }
 
 /// What one detector replay produced.
@@ -490,7 +493,21 @@ mod tests {
                 && table.contains("thread0"),
             "{table}"
         );
-        serde_json::to_string(&report).unwrap();
+        // The alert list (for `--alerts-out`): the storylines' alerts, then the claims',
+        // and the one storyline alert the event gave is among them; not in the JSON.
+        let storyline_alerts = report.alerts.iter().filter(|a| a.parent.is_none()).count();
+        assert!(storyline_alerts >= 1, "{:?}", report.alerts);
+        assert!(report.alerts[..storyline_alerts]
+            .iter()
+            .all(|a| a.parent.is_none()));
+        assert!(report.alerts[storyline_alerts..]
+            .iter()
+            .all(|a| a.parent.is_some()));
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(
+            !json.contains("member_post_ids"),
+            "alerts stay out of the report"
+        );
     }
 
     #[test]

@@ -73,6 +73,11 @@ pub struct EvalReport {
     pub load_secs: f64,
     /// Seconds spent in the detector (one replay).
     pub detect_secs: f64,
+    /// Every alert of the main replay (storylines, then claims, each in stream order),
+    /// for `vigie eval --alerts-out`: what a change that must not alter detection is
+    /// checked against (`scripts/same-alerts.sh`). Not part of the JSON report.
+    #[serde(skip)]
+    pub alerts: Vec<Alert>,
 }
 
 impl EvalReport {
@@ -109,6 +114,7 @@ impl EvalReport {
             sketch_bytes,
             load_secs,
             detect_secs,
+            alerts: Vec::new(),
         }
     }
 

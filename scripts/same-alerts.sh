@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Checks that detection still gives the same alerts on both labelled eval streams
+# (issue 9: "vigie eval gives the same alerts ... as before the change"). Runs
+# `vigie eval --alerts-out` on eval/pheme-mixed and eval/mediaeval-dev-mixed and compares
+# every alert (narrative id, parent, event time, severity, cited posts, label, headline,
+# coordination) with the reference in docs/measurements/alerts/.
+#
+#   scripts/same-alerts.sh            compare (exit 1 on any difference)
+#   scripts/same-alerts.sh --update   write the references from this build
+#
+# Needs ../shared/data (or VIGIE_DATA) and a release build:
+#   cargo build --release -p vigie-daemon --bin vigie
+# Each stream takes about a minute here (2 cores).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+data="${VIGIE_DATA:-../shared/data}/eval"
+bin="${VIGIE_BIN:-target/release/vigie}"
+reference=docs/measurements/alerts
+update=false
+[[ "${1:-}" == "--update" ]] && update=true
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+status=0
+for stream in pheme-mixed mediaeval-dev-mixed; do
+    "$bin" --log warn eval "$data/$stream.jsonl.gz" --json --alerts-out "$work/$stream.jsonl" \
+        > "$work/$stream.report.json"
+    python3 - "$work/$stream.report.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+print(f"  posts {r['posts']}, detect_secs {r['detect_secs']:.2f} "
+      f"({r['posts'] / max(r['detect_secs'], 1e-9):.0f} posts/s), load_secs {r['load_secs']:.2f}")
+PY
+    # The cited posts are kept as their count and a digest: the reference stays small
+    # and a difference still names the alert and the field.
+    python3 - "$work/$stream.jsonl" > "$work/$stream.compact.jsonl" <<'PY'
+import hashlib, json, sys
+for line in open(sys.argv[1]):
+    alert = json.loads(line)
+    ids = alert.pop("member_post_ids")
+    alert["cited_posts"] = len(ids)
+    alert["cited_digest"] = hashlib.sha256("\n".join(ids).encode()).hexdigest()[:16]
+    print(json.dumps(alert, ensure_ascii=False, sort_keys=True))
+PY
+    mv "$work/$stream.compact.jsonl" "$work/$stream.jsonl"
+    if $update; then
+        gzip -9n < "$work/$stream.jsonl" > "$reference/$stream.jsonl.gz"
+        echo "$stream: reference written ($(wc -l < "$work/$stream.jsonl") alerts)"
+        continue
+    fi
+    if python3 - "$reference/$stream.jsonl.gz" "$work/$stream.jsonl" <<'PY'
+import gzip, json, sys
+expected = [json.loads(l) for l in gzip.open(sys.argv[1], "rt")]
+actual = [json.loads(l) for l in open(sys.argv[2])]
+if expected == actual:
+    print(f"same {len(actual)} alerts")
+    sys.exit(0)
+print(f"alerts differ: {len(expected)} expected, {len(actual)} now")
+shown = 0
+for i, (e, a) in enumerate(zip(expected, actual)):
+    if e != a:
+        fields = sorted(k for k in set(e) | set(a) if e.get(k) != a.get(k))
+        print(f"  #{i} {e.get('key')} vs {a.get('key')}: differ in {', '.join(fields)}")
+        shown += 1
+        if shown == 10:
+            break
+sys.exit(1)
+PY
+    then echo "$stream: ok"; else echo "$stream: DIFFERENT"; status=1; fi
+done
+exit $status

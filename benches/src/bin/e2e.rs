@@ -13,6 +13,10 @@ use std::process::Command;
 use std::time::Instant;
 
 use anyhow::{bail, Context};
+
+/// The allocator the `vigie` binary ships with, for both phases.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use serde_json::json;
 
 fn main() -> anyhow::Result<()> {

@@ -53,6 +53,7 @@ use crate::signing::sha256_hex;
 use crate::silence::{SilenceRequest, Silences};
 
 pub mod hierarchy;
+mod step;
 
 /// What a notification tells about its alert.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -625,130 +626,6 @@ impl AlertPolicy {
                     let served = (*since).max(now - secs(self.config.for_secs));
                     entry.active_since = entry.active_since.map(|own| own.min(served));
                 }
-            }
-        }
-    }
-
-    /// Applies time-driven transitions to every alert: storylines first, so a claim
-    /// whose storyline fires in this step fires with it.
-    fn step(&mut self, now: DateTime<Utc>) {
-        let (storylines, claims): (Vec<(&String, &AlertEntry)>, Vec<_>) = self
-            .entries
-            .iter()
-            .partition(|(_, entry)| entry.narrative.parent.is_none());
-        let keys: Vec<String> = storylines
-            .into_iter()
-            .chain(claims)
-            .map(|(key, _)| key.clone())
-            .collect();
-        for key in &keys {
-            self.step_one(key, now);
-        }
-    }
-
-    fn step_one(&mut self, key: &str, now: DateTime<Utc>) {
-        let gate = self.parent_gate(key);
-        let config = &self.config;
-        let Some(entry) = self.entries.get_mut(key) else {
-            return;
-        };
-        if entry.active && !config.rules.iter().any(|r| r.name == entry.rule) {
-            entry.active = false;
-            entry.inactive_since = Some(now);
-        }
-        if !entry.firing {
-            if entry.active && entry.retired.is_none() {
-                let since = entry.active_since.unwrap_or(now);
-                let mut due = since + secs(config.for_secs);
-                if let Some(ended) = entry.ends_at {
-                    // A claim resolved with its storyline comes back with it.
-                    let cooldown = if entry.waive_cooldown {
-                        Duration::zero()
-                    } else {
-                        secs(config.cooldown_secs)
-                    };
-                    due = due.max(ended + cooldown);
-                }
-                match gate {
-                    hierarchy::Gate::Storyline => {}
-                    // A claim goes out with its storyline, never before it.
-                    hierarchy::Gate::Open(parent_started) => due = due.max(parent_started),
-                    hierarchy::Gate::Closed => return,
-                }
-                if now >= due {
-                    self.fire(key, due);
-                }
-                return;
-            }
-            let forget = match entry.ends_at {
-                None => true,
-                Some(ended) => {
-                    now >= ended + secs(config.resolved_retention_secs.max(config.cooldown_secs))
-                }
-            };
-            if forget {
-                self.entries.remove(key);
-            }
-            return;
-        }
-        // Firing.
-        let starts_at = entry.starts_at.unwrap_or(now);
-        let min_end = starts_at + secs(config.keep_firing_for_secs);
-        if !entry.active {
-            let inactive_since = entry.inactive_since.unwrap_or(now);
-            let due = if let Some(retired_at) = entry.retired {
-                retired_at.max(min_end)
-            } else {
-                (inactive_since + secs(config.resolve_after_secs)).max(min_end)
-            };
-            if now >= due {
-                let reason = if entry.retired.is_some() {
-                    "narrative retired (no new posts)".to_owned()
-                } else if entry.narrative.status == NarrativeStatus::Fading {
-                    "narrative faded".to_owned()
-                } else {
-                    "below the rule's threshold".to_owned()
-                };
-                self.resolve(key, due, reason);
-                return;
-            }
-        } else if entry.firing_notified {
-            // (An alert muted since it fired is first announced, below, not updated.)
-            let severity = config.tiers.tier(entry.narrative.severity);
-            let grew = entry.narrative.growth_ratio
-                >= entry.notified_growth * config.growth_change_factor
-                && entry.notified_growth > 0.0;
-            if severity != entry.notified_severity {
-                entry.acked = false;
-                self.notify(key, NotificationKind::Updated, now, None);
-                return;
-            }
-            if grew {
-                if entry.acked {
-                    // An acked alert is being handled: growth alone is not news to them.
-                    entry.notified_growth = entry.narrative.growth_ratio;
-                } else {
-                    self.notify(key, NotificationKind::Updated, now, None);
-                }
-                return;
-            }
-        }
-        let Some(entry) = self.entries.get(key) else {
-            return;
-        };
-        if !entry.firing_notified {
-            // Silenced when it fired (`notify` checks again): news once the silence ends.
-            self.notify(key, NotificationKind::Firing, now, None);
-            return;
-        }
-        if config.renotify_interval_secs > 0 {
-            let interval = secs(config.renotify_interval_secs);
-            let last = entry.last_sent_at.unwrap_or(starts_at);
-            if now >= last + interval {
-                // One re-notification however long the gap: the latest one due.
-                let periods = (now - last).num_seconds() / interval.num_seconds().max(1);
-                let due = last + interval * i32::try_from(periods).unwrap_or(i32::MAX);
-                self.notify(key, NotificationKind::Renotify, due, None);
             }
         }
     }

@@ -47,6 +47,9 @@ const ALERT_TICK_SECS: i64 = 60;
 /// Name of the detector snapshot file inside the data directory.
 pub const SNAPSHOT_FILE: &str = "detector.snapshot";
 
+/// The most often narratives are published to the board (see `Detection::publish`).
+const PUBLISH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Recent narrative events kept for the HTTP API.
 const RECENT_EVENTS: usize = 1000;
 
@@ -151,6 +154,8 @@ pub struct Detection {
     observed_through: Checkpoint,
     recent_ids: RecentIds,
     changed_since_publish: bool,
+    /// When narratives were last published (wall time: the board is for people).
+    last_published: Option<std::time::Instant>,
 }
 
 /// Post ids seen lately, so a duplicate delivery is not counted twice by detection (the
@@ -263,6 +268,7 @@ impl Detection {
             covered,
             recent_ids: RecentIds::new(RECENT_IDS),
             changed_since_publish: true,
+            last_published: None,
         };
         detection.publish();
         Ok((
@@ -432,11 +438,25 @@ impl Detection {
         }
     }
 
-    /// Publishes narratives to the board and metrics when something changed.
+    /// Publishes narratives to the board and metrics when something changed, at most
+    /// once per [`PUBLISH_INTERVAL`]: building every narrative's view cost an eighth of a
+    /// replay when done after each batch. Changes wait for the next call after it (the
+    /// indexer calls at least every 250 ms); [`Detection::finish`] publishes at once.
     pub fn publish(&mut self) {
-        if !std::mem::take(&mut self.changed_since_publish) {
+        if !self.changed_since_publish
+            || self
+                .last_published
+                .is_some_and(|at| at.elapsed() < PUBLISH_INTERVAL)
+        {
             return;
         }
+        self.publish_now();
+    }
+
+    /// Publishes narratives to the board and metrics now.
+    fn publish_now(&mut self) {
+        self.changed_since_publish = false;
+        self.last_published = Some(std::time::Instant::now());
         let narratives = self.detector.narratives();
         for status in ["emerging", "growing", "peaking", "fading"] {
             let count = narratives
@@ -492,8 +512,7 @@ impl Detection {
         }
         self.tick();
         self.alerting.flush();
-        self.changed_since_publish = true;
-        self.publish();
+        self.publish_now();
     }
 
     /// Publishes the watermark, the reorder buffer and late posts to metrics.

@@ -16,6 +16,8 @@
 //!
 //! [`Notification::with_parent`]: super::Notification::with_parent
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use vigie_domain::{Narrative, NarrativeId};
 
@@ -30,6 +32,21 @@ pub(super) enum Gate {
     Open(DateTime<Utc>),
     /// A claim whose storyline is not alerting (yet).
     Closed,
+}
+
+/// The gates of every claim at one moment; see [`AlertPolicy::storyline_gates`].
+pub(super) struct StorylineGates {
+    since: HashMap<NarrativeId, DateTime<Utc>>,
+}
+
+impl StorylineGates {
+    /// Returns whether a claim of `storyline` may fire, as far as its storyline goes.
+    pub(super) fn of(&self, storyline: NarrativeId) -> Gate {
+        match self.since.get(&storyline) {
+            Some(since) => Gate::Open(*since),
+            None => Gate::Closed,
+        }
+    }
 }
 
 impl AlertPolicy {
@@ -48,15 +65,23 @@ impl AlertPolicy {
             .min()
     }
 
-    /// Returns whether the alert `key` may fire as far as its storyline goes.
-    pub(super) fn parent_gate(&self, key: &str) -> Gate {
-        let Some(parent) = self.entries.get(key).and_then(|e| e.narrative.parent) else {
-            return Gate::Storyline;
-        };
-        match self.storyline_alerting_since(parent) {
-            Some(since) => Gate::Open(since),
-            None => Gate::Closed,
+    /// Returns, for every narrative with a firing and announced alert, the earliest start
+    /// of those alerts ([`Self::storyline_alerting_since`] of all of them, in one pass).
+    pub(super) fn storyline_gates(&self) -> StorylineGates {
+        let mut since: HashMap<NarrativeId, DateTime<Utc>> = HashMap::new();
+        for entry in self.entries.values() {
+            let Some(started) = entry
+                .starts_at
+                .filter(|_| entry.firing && entry.firing_notified)
+            else {
+                continue;
+            };
+            since
+                .entry(entry.narrative.id)
+                .and_modify(|earliest| *earliest = (*earliest).min(started))
+                .or_insert(started);
         }
+        StorylineGates { since }
     }
 
     /// Resolves the firing claims of `storyline` once none of its alerts is firing and

@@ -34,7 +34,9 @@ use vigie_detect::{
     Detector, DetectorConfig, DetectorCounters, DetectorSnapshot, EventTimeOrderer,
     OrdererCounters, OrdererSnapshot, PartitionKey, Released, WatchEntry,
 };
-use vigie_domain::{AnalyzedPost, Checkpoint, Narrative, NarrativeEvent, Origin};
+use vigie_domain::{
+    AnalyzedPost, Checkpoint, Narrative, NarrativeEvent, NarrativeEventKind, Origin,
+};
 use vigie_pipeline::PartitionEvent;
 use vigie_tokenize::Analyzer;
 
@@ -377,6 +379,45 @@ impl Detection {
 
     fn record(&mut self, events: Vec<NarrativeEvent>) {
         self.changed_since_publish = true;
+        // The narrative of each event that could alert goes on the board before the alert
+        // policy sees it: the board is otherwise published at most every
+        // PUBLISH_INTERVAL, and an alert links to its narrative (`/api/v1/narratives/{id}`),
+        // which must answer as soon as a receiver follows the link. (An alert fires only
+        // while its narrative is at a rule's severity, so events below every rule's need
+        // not wait for the next publication; updating the board for all of them cost a
+        // sixth of a replay.)
+        let alertable = self
+            .alerting
+            .policy()
+            .config()
+            .rules
+            .iter()
+            .map(|rule| rule.min_severity)
+            .min();
+        {
+            let mut board = self.board.write().expect("board lock is never poisoned");
+            for event in &events {
+                let view = &event.narrative;
+                let retired = matches!(event.kind, NarrativeEventKind::Retired);
+                if !retired && alertable.is_none_or(|min| view.severity < min) {
+                    continue;
+                }
+                match &event.kind {
+                    NarrativeEventKind::Retired => {
+                        board.narratives.retain(|n| n.id != view.id);
+                        continue;
+                    }
+                    NarrativeEventKind::Merged { absorbed, .. } => {
+                        board.narratives.retain(|n| n.id != *absorbed);
+                    }
+                    _ => {}
+                }
+                match board.narratives.iter_mut().find(|n| n.id == view.id) {
+                    Some(shown) => shown.clone_from(view),
+                    None => board.narratives.push(view.clone()),
+                }
+            }
+        }
         self.alerting.on_events(&events);
         let mut board = self.board.write().expect("board lock is never poisoned");
         for event in events {

@@ -35,8 +35,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use vigie_domain::{AnalyzedPost, Checkpoint, Narrative, NarrativeEvent, NarrativeId, TokenKind};
-use vigie_tokenize::Analyzer;
+use vigie_domain::{
+    AnalyzedPost, Checkpoint, Narrative, NarrativeEvent, NarrativeId, QueryAnalyzer, TokenKind,
+};
 
 use crate::claims::{anchor, ClaimContext, Claims};
 use crate::coordination::{sample, CoordinationParams};
@@ -221,7 +222,10 @@ struct BurstingTerm {
 impl Detector {
     /// Builds a detector with empty baselines; fails on an invalid configuration or
     /// watchlist entry. The analyzer compiles watch queries.
-    pub fn new(config: DetectorConfig, analyzer: Arc<Analyzer>) -> Result<Detector, DetectError> {
+    pub fn new(
+        config: DetectorConfig,
+        analyzer: Arc<dyn QueryAnalyzer>,
+    ) -> Result<Detector, DetectError> {
         config.check()?;
         let state = DetectorState {
             now: None,
@@ -248,7 +252,7 @@ impl Detector {
     /// configuration's sketch dimensions differ from the snapshot's.
     pub fn restore(
         config: DetectorConfig,
-        analyzer: Arc<Analyzer>,
+        analyzer: Arc<dyn QueryAnalyzer>,
         snapshot: DetectorSnapshot,
     ) -> Result<Detector, DetectError> {
         config.check()?;

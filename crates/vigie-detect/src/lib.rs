@@ -7,8 +7,9 @@
 //! no randomness), so the same input gives the same narratives at any replay speed, and
 //! its state can be snapshotted next to the source offsets it covers.
 //!
-//! It leaves the rest to others: the analyzer ([`vigie_tokenize`]) has already chosen the
-//! terms, the daemon feeds posts and ticks and stores snapshots, and alerting (cooldowns,
+//! It leaves the rest to others: the analyzer (`vigie-tokenize`) has already chosen the
+//! terms, and compiles watch queries through [`vigie_domain::QueryAnalyzer`]; the daemon
+//! feeds posts and ticks and stores snapshots, and alerting (cooldowns,
 //! webhooks) turns severity crossings into notifications.
 //!
 //! # Layout

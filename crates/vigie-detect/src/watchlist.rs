@@ -13,7 +13,7 @@
 //! atom    := WORD | #hashtag | @account | domain:HOST | author:ID | lang:CODE
 //! ```
 //!
-//! A `WORD` goes through [`Analyzer::analyze_query`], so `poisoning` matches posts with
+//! A `WORD` goes through [`QueryAnalyzer::analyze_query`], so `poisoning` matches posts with
 //! `poisoned` and `войны` matches `войну`; a query word that is a stopword matches every
 //! post. `author:` compares the post's author id exactly, `domain:` a link's host without
 //! `www.`. This module stores entries and matches posts; the daemon's HTTP API lists, adds
@@ -29,8 +29,7 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use vigie_domain::{AnalyzedPost, TokenKind};
-use vigie_tokenize::Analyzer;
+use vigie_domain::{AnalyzedPost, QueryAnalyzer, TokenKind};
 
 use crate::DetectError;
 
@@ -115,13 +114,16 @@ struct CompiledEntry {
 /// The analysts' watchlist entries, compiled for matching.
 #[derive(Debug, Clone)]
 pub struct Watchlists {
-    analyzer: Arc<Analyzer>,
+    analyzer: Arc<dyn QueryAnalyzer>,
     entries: Vec<CompiledEntry>,
 }
 
 impl Watchlists {
     /// Compiles the configured entries; fails on the first invalid one.
-    pub fn new(analyzer: Arc<Analyzer>, entries: &[WatchEntry]) -> Result<Watchlists, DetectError> {
+    pub fn new(
+        analyzer: Arc<dyn QueryAnalyzer>,
+        entries: &[WatchEntry],
+    ) -> Result<Watchlists, DetectError> {
         let mut watchlists = Watchlists {
             analyzer,
             entries: Vec::new(),
@@ -165,7 +167,7 @@ impl Watchlists {
             )));
         }
         let query = match &entry.query {
-            Some(text) => Some(parse_query(text, &self.analyzer)?),
+            Some(text) => Some(parse_query(text, self.analyzer.as_ref())?),
             None => None,
         };
         if query.is_none() && entry.domains.is_empty() && entry.accounts.is_empty() {
@@ -292,11 +294,11 @@ struct Parser<'a> {
     next: usize,
     /// Parentheses and prefixes open around the current position.
     depth: usize,
-    analyzer: &'a Analyzer,
+    analyzer: &'a dyn QueryAnalyzer,
     query: &'a str,
 }
 
-fn parse_query(text: &str, analyzer: &Analyzer) -> Result<QueryNode, DetectError> {
+fn parse_query(text: &str, analyzer: &dyn QueryAnalyzer) -> Result<QueryNode, DetectError> {
     let mut parser = Parser {
         tokens: Vec::new(),
         next: 0,
@@ -458,7 +460,7 @@ impl Parser<'_> {
 mod tests {
     use chrono::{TimeZone, Utc};
     use vigie_domain::Post;
-    use vigie_tokenize::AnalyzerConfig;
+    use vigie_tokenize::{Analyzer, AnalyzerConfig};
 
     use super::*;
 

@@ -102,3 +102,17 @@ pub struct AnalyzedPost {
     /// Its terms.
     pub analysis: Analysis,
 }
+
+/// What later stages need of the analyzer: query text analyzed the way posts were, so that
+/// watch queries (detection) and searches (the index) match the terms posts carry, and
+/// keywords folded the same way. `vigie_tokenize::Analyzer` implements it; the stages take
+/// an `Arc<dyn QueryAnalyzer>`, so no stage crate depends on the analyzer's (issue 9).
+pub trait QueryAnalyzer: Send + Sync + std::fmt::Debug {
+    /// Returns the tokens of query text: one term per position, matching the terms posts
+    /// hold for any inflected form of a word. `lang` is a hint; `None` when unknown.
+    fn analyze_query(&self, text: &str, lang: Option<&str>) -> Vec<Token>;
+
+    /// Returns a term (a hashtag or mention without its sigil, a language code) folded as
+    /// the analyzer folds terms.
+    fn fold_term(&self, text: &str) -> String;
+}

@@ -17,7 +17,7 @@ mod narrative;
 mod post;
 mod secret;
 
-pub use analysis::{Analysis, AnalyzedPost, LangSource, Token, TokenKind};
+pub use analysis::{Analysis, AnalyzedPost, LangSource, QueryAnalyzer, Token, TokenKind};
 pub use checkpoint::{Checkpoint, PartitionEventKind};
 pub use decode::{decode_post, DecodeLimits, RejectReason, Rejection};
 pub use narrative::{

@@ -11,7 +11,8 @@
 //!
 //! Posts are tokenized once, by `vigie-tokenize`: the index stores the analyzer's tokens
 //! as a pre-tokenized string and never re-analyzes post text. Queries and snippets go
-//! through a Tantivy tokenizer that wraps [`Analyzer::analyze_query`], so a query for
+//! through a Tantivy tokenizer that wraps [`QueryAnalyzer::analyze_query`] (the analyzer,
+//! seen through its `vigie-domain` trait), so a query for
 //! `войны` matches a post containing `войну`.
 //!
 //! [`PostSearcher`] is a cheap, shareable handle for concurrent searches. It comes either
@@ -21,7 +22,7 @@
 //! This crate is the only one that knows about Tantivy. It reads no wall clock: retention
 //! is measured against the newest `created_at` indexed so far (event time).
 //!
-//! [`Analyzer::analyze_query`]: vigie_tokenize::Analyzer::analyze_query
+//! [`QueryAnalyzer::analyze_query`]: vigie_domain::QueryAnalyzer::analyze_query
 #![warn(missing_docs)]
 
 mod config;

@@ -11,8 +11,7 @@ use tantivy::directory::MmapDirectory;
 use tantivy::query::RangeQuery;
 use tantivy::{Index, IndexReader, IndexSettings, IndexWriter, ReloadPolicy, Term};
 use tracing::{debug, info};
-use vigie_domain::{AnalyzedPost, Checkpoint};
-use vigie_tokenize::Analyzer;
+use vigie_domain::{AnalyzedPost, Checkpoint, QueryAnalyzer};
 
 use crate::schema::{build_schema, check_schema, to_tantivy_date, Fields, CREATED_AT_PRECISION};
 use crate::search::PostSearcher;
@@ -30,6 +29,8 @@ pub struct PostIndex {
     writer: IndexWriter,
     reader: IndexReader,
     fields: Fields,
+    /// Folds keyword terms as the analyzer does (see `Fields::document`).
+    analyzer: Arc<dyn QueryAnalyzer>,
     searcher: PostSearcher,
     config: IndexConfig,
     /// What the last commit stored (or the opened index held).
@@ -67,7 +68,7 @@ impl PostIndex {
     /// lock, so a second daemon on the same dir fails with [`IndexError::OpenWriter`].
     pub fn open(
         dir: &Path,
-        analyzer: Arc<Analyzer>,
+        analyzer: Arc<dyn QueryAnalyzer>,
         config: IndexConfig,
     ) -> Result<PostIndex, IndexError> {
         let writer_threads = config.writer_threads_checked()?;
@@ -89,7 +90,7 @@ impl PostIndex {
             info!(dir = %dir.display(), "creating post index");
             Index::create(directory, schema, IndexSettings::default()).map_err(open_error)?
         };
-        register_tokenizers(&index, analyzer);
+        register_tokenizers(&index, analyzer.clone());
         let metas = index.load_metas().map_err(open_error)?;
         let committed = CommitPayload::decode(metas.payload.as_deref())?;
 
@@ -106,11 +107,12 @@ impl PostIndex {
             .reload_policy(ReloadPolicy::Manual)
             .try_into()
             .map_err(open_error)?;
-        let searcher = PostSearcher::new(&index, reader.clone(), fields);
+        let searcher = PostSearcher::new(&index, reader.clone(), fields, analyzer.clone());
         let post_index = PostIndex {
             writer,
             reader,
             fields,
+            analyzer,
             searcher,
             newest_created_at: committed.newest_created_at,
             committed,
@@ -130,7 +132,7 @@ impl PostIndex {
     /// Adds a post, replacing any post with the same `id` (committed or pending), so that
     /// re-delivered and replayed posts are never indexed twice.
     pub fn add(&mut self, post: &AnalyzedPost) -> Result<(), IndexError> {
-        let document = self.fields.document(post);
+        let document = self.fields.document(post, self.analyzer.as_ref());
         // Deletes only touch documents added before them (by opstamp), so this removes
         // the older copy and keeps the one added next, even within one batch.
         self.writer

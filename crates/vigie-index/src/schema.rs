@@ -15,7 +15,7 @@ use tantivy::schema::{
 };
 use tantivy::tokenizer::{PreTokenizedString, Token};
 use tantivy::TantivyDocument;
-use vigie_domain::{AnalyzedPost, TokenKind};
+use vigie_domain::{AnalyzedPost, QueryAnalyzer, TokenKind};
 
 use crate::tokenizer::{fold_keyword, KEYWORD_TOKENIZER, TEXT_TOKENIZER};
 use crate::IndexError;
@@ -147,7 +147,11 @@ pub(crate) fn from_tantivy_date(time: tantivy::DateTime) -> DateTime<Utc> {
 impl Fields {
     /// Builds the document of an analyzed post, from its tokens: the text is not analyzed
     /// again.
-    pub(crate) fn document(&self, analyzed: &AnalyzedPost) -> TantivyDocument {
+    pub(crate) fn document(
+        &self,
+        analyzed: &AnalyzedPost,
+        analyzer: &dyn QueryAnalyzer,
+    ) -> TantivyDocument {
         let post = &analyzed.post;
         let analysis = &analyzed.analysis;
         let mut document = TantivyDocument::new();
@@ -188,7 +192,10 @@ impl Fields {
         ] {
             // The keyword tokenizer folds at index time too, so what is stored, what is
             // indexed and what a query looks up agree even if the analyzer kept some case.
-            let distinct: BTreeSet<String> = analysis.terms_of(kind).map(fold_keyword).collect();
+            let distinct: BTreeSet<String> = analysis
+                .terms_of(kind)
+                .map(|term| fold_keyword(analyzer, term))
+                .collect();
             for term in distinct.iter().filter(|term| !term.is_empty()) {
                 document.add_text(field, term);
             }

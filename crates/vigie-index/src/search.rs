@@ -15,7 +15,7 @@ use tantivy::snippet::SnippetGenerator;
 use tantivy::{
     DocAddress, Index, IndexReader, Order, ReloadPolicy, Searcher, TantivyDocument, Term,
 };
-use vigie_tokenize::Analyzer;
+use vigie_domain::QueryAnalyzer;
 
 use crate::limits::SearchLimits;
 use crate::schema::{
@@ -108,11 +108,17 @@ struct SearcherInner {
     reader: IndexReader,
     fields: Fields,
     query_parser: QueryParser,
+    analyzer: Arc<dyn QueryAnalyzer>,
 }
 
 impl PostSearcher {
     /// Builds a searcher over `reader`; the index's tokenizers must already be registered.
-    pub(crate) fn new(index: &Index, reader: IndexReader, fields: Fields) -> PostSearcher {
+    pub(crate) fn new(
+        index: &Index,
+        reader: IndexReader,
+        fields: Fields,
+        analyzer: Arc<dyn QueryAnalyzer>,
+    ) -> PostSearcher {
         let mut query_parser = QueryParser::for_index(index, vec![fields.text, fields.hashtags]);
         // Analysts narrow down with more words; OR would rank but also flood the newest-first
         // order with posts matching any one word.
@@ -122,6 +128,7 @@ impl PostSearcher {
                 reader,
                 fields,
                 query_parser,
+                analyzer,
             }),
         }
     }
@@ -130,7 +137,10 @@ impl PostSearcher {
     ///
     /// The searcher follows the writer's commits shortly after they happen. Fails with
     /// [`IndexError::NoIndex`] when `dir` holds no index.
-    pub fn open_read_only(dir: &Path, analyzer: Arc<Analyzer>) -> Result<PostSearcher, IndexError> {
+    pub fn open_read_only(
+        dir: &Path,
+        analyzer: Arc<dyn QueryAnalyzer>,
+    ) -> Result<PostSearcher, IndexError> {
         let open_error = |source: tantivy::TantivyError| IndexError::OpenIndex {
             dir: dir.to_owned(),
             source,
@@ -152,13 +162,13 @@ impl PostSearcher {
         let index = Index::open(directory).map_err(open_error)?;
         let (schema, fields) = build_schema();
         check_schema(dir, &schema, &index.schema())?;
-        register_tokenizers(&index, analyzer);
+        register_tokenizers(&index, analyzer.clone());
         let reader: IndexReader = index
             .reader_builder()
             .reload_policy(ReloadPolicy::OnCommitWithDelay)
             .try_into()
             .map_err(open_error)?;
-        Ok(PostSearcher::new(&index, reader, fields))
+        Ok(PostSearcher::new(&index, reader, fields, analyzer))
     }
 
     /// Returns the number of posts visible to search.
@@ -269,7 +279,10 @@ impl PostSearcher {
         let fields = &self.inner.fields;
         let mut clauses: Vec<(Occur, Box<dyn Query>)> = vec![(Occur::Must, user_query)];
         if let Some(lang) = &request.lang {
-            let term = Term::from_field_text(fields.lang, &fold_keyword(lang));
+            let term = Term::from_field_text(
+                fields.lang,
+                &fold_keyword(self.inner.analyzer.as_ref(), lang),
+            );
             clauses.push((
                 Occur::Must,
                 Box::new(TermQuery::new(term, IndexRecordOption::Basic)),

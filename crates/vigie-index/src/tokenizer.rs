@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use tantivy::tokenizer::{Token, TokenStream, Tokenizer};
 use tantivy::Index;
-use vigie_tokenize::Analyzer;
+use vigie_domain::QueryAnalyzer;
 
 /// Tokenizer name of the `text` field.
 pub(crate) const TEXT_TOKENIZER: &str = "vigie";
@@ -18,20 +18,23 @@ pub(crate) const KEYWORD_TOKENIZER: &str = "vigie_keyword";
 
 /// Registers both tokenizers on an index; needed after every open, since Tantivy stores
 /// only their names.
-pub(crate) fn register_tokenizers(index: &Index, analyzer: Arc<Analyzer>) {
+pub(crate) fn register_tokenizers(index: &Index, analyzer: Arc<dyn QueryAnalyzer>) {
+    index.tokenizers().register(
+        TEXT_TOKENIZER,
+        QueryTextTokenizer {
+            analyzer: analyzer.clone(),
+        },
+    );
     index
         .tokenizers()
-        .register(TEXT_TOKENIZER, QueryTextTokenizer { analyzer });
-    index
-        .tokenizers()
-        .register(KEYWORD_TOKENIZER, KeywordTokenizer);
+        .register(KEYWORD_TOKENIZER, KeywordTokenizer { analyzer });
 }
 
-/// Analyzes text with [`Analyzer::analyze_query`]: one term per position, matching the
+/// Analyzes text with [`QueryAnalyzer::analyze_query`]: one term per position, matching the
 /// terms the index holds for any inflected form of a word.
 #[derive(Clone)]
 pub(crate) struct QueryTextTokenizer {
-    analyzer: Arc<Analyzer>,
+    analyzer: Arc<dyn QueryAnalyzer>,
 }
 
 impl Tokenizer for QueryTextTokenizer {
@@ -61,13 +64,15 @@ impl Tokenizer for QueryTextTokenizer {
 /// The index stores hashtags and mentions folded and without their sigil, so this lets
 /// `hashtags:#KochFarms` and `author:@Someone` match what the analyzer produced.
 #[derive(Clone)]
-pub(crate) struct KeywordTokenizer;
+pub(crate) struct KeywordTokenizer {
+    analyzer: Arc<dyn QueryAnalyzer>,
+}
 
 impl Tokenizer for KeywordTokenizer {
     type TokenStream<'a> = VecTokenStream;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
-        let term = fold_keyword(text);
+        let term = fold_keyword(self.analyzer.as_ref(), text);
         let tokens = if term.is_empty() {
             Vec::new()
         } else {
@@ -84,10 +89,10 @@ impl Tokenizer for KeywordTokenizer {
 }
 
 /// Folds a keyword value the way [`KeywordTokenizer`] does.
-pub(crate) fn fold_keyword(text: &str) -> String {
+pub(crate) fn fold_keyword(analyzer: &dyn QueryAnalyzer, text: &str) -> String {
     let trimmed = text.trim();
     let bare = trimmed.strip_prefix(['#', '@']).unwrap_or(trimmed);
-    vigie_tokenize::fold_term(bare)
+    analyzer.fold_term(bare)
 }
 
 /// A token stream over tokens computed up front.
@@ -126,6 +131,13 @@ impl TokenStream for VecTokenStream {
 mod tests {
     use super::*;
 
+    #[allow(non_snake_case)]
+    fn KeywordTokenizer() -> super::KeywordTokenizer {
+        super::KeywordTokenizer {
+            analyzer: crate::testing::analyzer(),
+        }
+    }
+
     fn terms(mut tokenizer: impl Tokenizer, text: &str) -> Vec<String> {
         let mut stream = tokenizer.token_stream(text);
         let mut terms = Vec::new();
@@ -135,12 +147,18 @@ mod tests {
 
     #[test]
     fn keyword_tokenizer_folds_case_and_sigils() {
-        assert_eq!(terms(KeywordTokenizer, "#KochFarms"), vec!["kochfarms"]);
-        assert_eq!(terms(KeywordTokenizer, " @U_123 "), vec!["u_123"]);
-        assert_eq!(terms(KeywordTokenizer, "NYTimes.com"), vec!["nytimes.com"]);
-        assert!(terms(KeywordTokenizer, "  ").is_empty());
+        assert_eq!(terms(KeywordTokenizer(), "#KochFarms"), vec!["kochfarms"]);
+        assert_eq!(terms(KeywordTokenizer(), " @U_123 "), vec!["u_123"]);
+        assert_eq!(
+            terms(KeywordTokenizer(), "NYTimes.com"),
+            vec!["nytimes.com"]
+        );
+        assert!(terms(KeywordTokenizer(), "  ").is_empty());
         // Accents and compatibility forms fold like the analyzer folds hashtags.
-        assert_eq!(terms(KeywordTokenizer, "#Élection"), vec!["election"]);
-        assert_eq!(terms(KeywordTokenizer, "#ＫｏｃｈFarms"), vec!["kochfarms"]);
+        assert_eq!(terms(KeywordTokenizer(), "#Élection"), vec!["election"]);
+        assert_eq!(
+            terms(KeywordTokenizer(), "#ＫｏｃｈFarms"),
+            vec!["kochfarms"]
+        );
     }
 }

@@ -47,3 +47,13 @@ pub use config::{AnalyzerConfig, ConfigError};
 pub fn fold_term(text: &str) -> String {
     fold::fold_word(text)
 }
+
+impl vigie_domain::QueryAnalyzer for Analyzer {
+    fn analyze_query(&self, text: &str, lang: Option<&str>) -> Vec<vigie_domain::Token> {
+        Analyzer::analyze_query(self, text, lang)
+    }
+
+    fn fold_term(&self, text: &str) -> String {
+        fold_term(text)
+    }
+}

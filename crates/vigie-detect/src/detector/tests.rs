@@ -1,6 +1,6 @@
 use chrono::{Duration, TimeZone};
 use vigie_domain::{Post, Severity};
-use vigie_tokenize::AnalyzerConfig;
+use vigie_tokenize::{Analyzer, AnalyzerConfig};
 
 use super::*;
 

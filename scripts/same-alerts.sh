@@ -1,19 +1,25 @@
 #!/usr/bin/env bash
-# Checks that detection still gives the same alerts on both labelled eval streams
-# (issue 9: "vigie eval gives the same alerts ... as before the change"). Runs
-# `vigie eval --alerts-out` on eval/pheme-mixed and eval/mediaeval-dev-mixed and compares
-# every alert (narrative id, parent, event time, severity, cited posts, label, headline,
-# coordination) with the reference in docs/measurements/alerts/.
+# Checks that detection and alerting still give the same alerts (issue 9: "vigie eval gives
+# the same alerts ... as before the change"):
+# - the detector: `vigie eval --alerts-out` on eval/pheme-mixed and eval/mediaeval-dev-mixed,
+#   every alert (narrative id, parent, event time, severity, cited posts, label, headline,
+#   coordination) compared with the reference;
+# - the alert policy (which the eval does not run): `vigie replay --alerts-to` of the IRA
+#   posts, every notification (id, kind, sequence, group, severity, content; evidence lists
+#   as digests, account pseudonyms left out: scripts/compact-notifications.py) compared
+#   with the reference.
+# References are in docs/measurements/alerts/.
 #
 #   scripts/same-alerts.sh            compare (exit 1 on any difference)
 #   scripts/same-alerts.sh --update   write the references from this build
 #
 # Needs ../shared/data (or VIGIE_DATA) and a release build:
 #   cargo build --release -p vigie-daemon --bin vigie
-# Each stream takes about a minute here (2 cores).
+# About 3 minutes here (2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-data="${VIGIE_DATA:-../shared/data}/eval"
+shared="${VIGIE_DATA:-../shared/data}"
+data="$shared/eval"
 bin="${VIGIE_BIN:-target/release/vigie}"
 reference=docs/measurements/alerts
 update=false
@@ -21,6 +27,33 @@ update=false
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 status=0
+# Compares the reference (argv[1], gzip) with this build's lines (argv[2]); names the first
+# differing records and fields, and what one list has beyond the other.
+compare=$(cat <<'PY'
+import gzip, json, sys
+expected = [json.loads(l) for l in gzip.open(sys.argv[1], "rt")]
+actual = [json.loads(l) for l in open(sys.argv[2])]
+def compare(expected, actual, key="key"):
+    if expected == actual:
+        print(f"same {len(actual)} records")
+        sys.exit(0)
+    print(f"records differ: {len(expected)} expected, {len(actual)} now")
+    shown = 0
+    for i, (e, a) in enumerate(zip(expected, actual)):
+        if e != a:
+            fields = sorted(k for k in set(e) | set(a) if e.get(k) != a.get(k))
+            print(f"  #{i} {e.get(key)} vs {a.get(key)}: differ in {', '.join(fields)}")
+            shown += 1
+            if shown == 10:
+                break
+    if shown == 0:
+        longer, name = (expected, "expected") if len(expected) > len(actual) else (actual, "now")
+        extra = longer[min(len(expected), len(actual)):]
+        print(f"  the same up to #{min(len(expected), len(actual))}; {len(extra)} more {name},"
+              f" first {extra[0].get(key)}")
+    sys.exit(1)
+PY
+)
 for stream in pheme-mixed mediaeval-dev-mixed; do
     "$bin" --log warn eval "$data/$stream.jsonl.gz" --json --alerts-out "$work/$stream.jsonl" \
         > "$work/$stream.report.json"
@@ -47,24 +80,26 @@ PY
         echo "$stream: reference written ($(wc -l < "$work/$stream.jsonl") alerts)"
         continue
     fi
-    if python3 - "$reference/$stream.jsonl.gz" "$work/$stream.jsonl" <<'PY'
-import gzip, json, sys
-expected = [json.loads(l) for l in gzip.open(sys.argv[1], "rt")]
-actual = [json.loads(l) for l in open(sys.argv[2])]
-if expected == actual:
-    print(f"same {len(actual)} alerts")
-    sys.exit(0)
-print(f"alerts differ: {len(expected)} expected, {len(actual)} now")
-shown = 0
-for i, (e, a) in enumerate(zip(expected, actual)):
-    if e != a:
-        fields = sorted(k for k in set(e) | set(a) if e.get(k) != a.get(k))
-        print(f"  #{i} {e.get('key')} vs {a.get('key')}: differ in {', '.join(fields)}")
-        shown += 1
-        if shown == 10:
-            break
-sys.exit(1)
+    if COMPARE="$compare" python3 - "$reference/$stream.jsonl.gz" "$work/$stream.jsonl" <<'PY'
+import os
+exec(os.environ["COMPARE"])
+compare(expected, actual)
 PY
     then echo "$stream: ok"; else echo "$stream: DIFFERENT"; status=1; fi
 done
+
+# The alert policy, on the IRA posts.
+ira="$shared/ira-troll-tweets/posts.jsonl.gz"
+"$bin" --log warn replay "$ira" --data-dir "$work/ira-data" --alerts-to "$work/ira.raw.jsonl" \
+    > /dev/null
+python3 scripts/compact-notifications.py < "$work/ira.raw.jsonl" > "$work/ira.jsonl"
+if $update; then
+    gzip -9n < "$work/ira.jsonl" > "$reference/ira-replay-notifications.jsonl.gz"
+    echo "ira replay: reference written ($(wc -l < "$work/ira.jsonl") notifications)"
+elif COMPARE="$compare" python3 - "$reference/ira-replay-notifications.jsonl.gz" "$work/ira.jsonl" <<'PY'
+import os
+exec(os.environ["COMPARE"])
+compare(expected, actual, key="id")
+PY
+then echo "ira replay: ok"; else echo "ira replay: DIFFERENT"; status=1; fi
 exit $status

@@ -137,6 +137,8 @@ pub struct Alerting {
     held: Vec<Notification>,
     /// Since when the outbox refuses notifications, while it does.
     outbox_failing: Option<std::time::Instant>,
+    /// Notifications the policy produced so far (see [`Alerting::produced`]).
+    produced: u64,
 }
 
 impl Alerting {
@@ -167,6 +169,7 @@ impl Alerting {
             recent,
             metrics,
             held: Vec::new(),
+            produced: 0,
             outbox_failing: None,
         }
     }
@@ -227,8 +230,15 @@ impl Alerting {
         if notifications.is_empty() {
             return;
         }
+        self.produced += notifications.len() as u64;
         self.held.extend(notifications);
         self.retry_held();
+    }
+
+    /// Returns how many notifications the policy has produced since start: when it moves,
+    /// the alerts the API lists changed.
+    pub fn produced(&self) -> u64 {
+        self.produced
     }
 
     /// Returns true while notifications the outbox refused are held.

@@ -158,6 +158,8 @@ pub struct Detection {
     changed_since_publish: bool,
     /// When narratives were last published (wall time: the board is for people).
     last_published: Option<std::time::Instant>,
+    /// `Alerting::produced` when the alerts were last published.
+    alerts_published_at: u64,
 }
 
 /// Post ids seen lately, so a duplicate delivery is not counted twice by detection (the
@@ -271,6 +273,7 @@ impl Detection {
             recent_ids: RecentIds::new(RECENT_IDS),
             changed_since_publish: true,
             last_published: None,
+            alerts_published_at: 0,
         };
         detection.publish();
         Ok((
@@ -398,10 +401,7 @@ impl Detection {
             let mut board = self.board.write().expect("board lock is never poisoned");
             for event in &events {
                 let view = &event.narrative;
-                let retired = matches!(event.kind, NarrativeEventKind::Retired);
-                if !retired && alertable.is_none_or(|min| view.severity < min) {
-                    continue;
-                }
+                // Retired and absorbed narratives leave the board whatever their severity.
                 match &event.kind {
                     NarrativeEventKind::Retired => {
                         board.narratives.retain(|n| n.id != view.id);
@@ -411,6 +411,9 @@ impl Detection {
                         board.narratives.retain(|n| n.id != *absorbed);
                     }
                     _ => {}
+                }
+                if alertable.is_none_or(|min| view.severity < min) {
+                    continue;
                 }
                 match board.narratives.iter_mut().find(|n| n.id == view.id) {
                     Some(shown) => shown.clone_from(view),
@@ -484,6 +487,11 @@ impl Detection {
     /// replay when done after each batch. Changes wait for the next call after it (the
     /// indexer calls at least every 250 ms); [`Detection::finish`] publishes at once.
     pub fn publish(&mut self) {
+        if self.alerting.produced() != self.alerts_published_at {
+            // New notifications: the alert list follows them at once (it is cheap beside
+            // the narratives), so what a receiver was sent is what the API lists.
+            self.publish_alerts();
+        }
         if !self.changed_since_publish
             || self
                 .last_published
@@ -581,6 +589,7 @@ impl Detection {
     }
 
     fn publish_alerts(&mut self) {
+        self.alerts_published_at = self.alerting.produced();
         self.alerting.publish_metrics();
         let policy = self.alerting.policy();
         let mut board = self.board.write().expect("board lock is never poisoned");

@@ -59,10 +59,7 @@ impl AlertPolicy {
 
     /// Returns the earliest start of the storyline's firing and announced alerts, if any.
     fn storyline_alerting_since(&self, storyline: NarrativeId) -> Option<DateTime<Utc>> {
-        self.entries_of(storyline)
-            .filter(|e| e.firing && e.firing_notified)
-            .filter_map(|e| e.starts_at)
-            .min()
+        self.entries_of(storyline).filter_map(announced_start).min()
     }
 
     /// Returns, for every narrative with a firing and announced alert, the earliest start
@@ -70,16 +67,12 @@ impl AlertPolicy {
     pub(super) fn storyline_gates(&self) -> StorylineGates {
         let mut since: HashMap<NarrativeId, DateTime<Utc>> = HashMap::new();
         for entry in self.entries.values() {
-            let Some(started) = entry
-                .starts_at
-                .filter(|_| entry.firing && entry.firing_notified)
-            else {
-                continue;
-            };
-            since
-                .entry(entry.narrative.id)
-                .and_modify(|earliest| *earliest = (*earliest).min(started))
-                .or_insert(started);
+            if let Some(started) = announced_start(entry) {
+                since
+                    .entry(entry.narrative.id)
+                    .and_modify(|earliest| *earliest = (*earliest).min(started))
+                    .or_insert(started);
+            }
         }
         StorylineGates { since }
     }
@@ -153,4 +146,12 @@ impl AlertPolicy {
             }
         }
     }
+}
+
+/// Returns when an alert started, if it is firing and was announced: what opens its
+/// storyline's gate to the claims.
+fn announced_start(entry: &AlertEntry) -> Option<DateTime<Utc>> {
+    entry
+        .starts_at
+        .filter(|_| entry.firing && entry.firing_notified)
 }

@@ -26,7 +26,7 @@ use vigie_alert::{
 };
 use vigie_domain::{AnalyzedPost, NarrativeEvent};
 
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, StorageOutage};
 
 /// Returns the wall clock, for silences.
 #[allow(clippy::disallowed_methods)]
@@ -135,8 +135,8 @@ pub struct Alerting {
     metrics: Metrics,
     /// Notifications the outbox refused, oldest first, offered again by `retry_held`.
     held: Vec<Notification>,
-    /// Since when the outbox refuses notifications, while it does.
-    outbox_failing: Option<std::time::Instant>,
+    /// The outbox refusing notifications, while it does.
+    outbox_outage: StorageOutage,
     /// Notifications the policy produced so far (see [`Alerting::produced`]).
     produced: u64,
 }
@@ -170,7 +170,7 @@ impl Alerting {
             metrics,
             held: Vec::new(),
             produced: 0,
-            outbox_failing: None,
+            outbox_outage: StorageOutage::new("outbox"),
         }
     }
 
@@ -264,14 +264,10 @@ impl Alerting {
                         ])
                         .inc();
                 }
-                if let Some(since) = self.outbox_failing.take() {
-                    self.metrics
-                        .storage_write_failing
-                        .with_label_values(&["outbox"])
-                        .set(0);
+                if let Some(outage) = self.outbox_outage.ended(&self.metrics) {
                     tracing::info!(
                         count = self.held.len(),
-                        outage_secs = since.elapsed().as_secs(),
+                        outage_secs = outage.as_secs(),
                         "the alert outbox accepts notifications again"
                     );
                 }
@@ -280,16 +276,7 @@ impl Alerting {
             }
             Err(err) => {
                 self.metrics.alert_outbox_write_errors.inc();
-                self.metrics
-                    .storage_write_errors
-                    .with_label_values(&["outbox"])
-                    .inc();
-                if self.outbox_failing.is_none() {
-                    self.outbox_failing = Some(std::time::Instant::now());
-                    self.metrics
-                        .storage_write_failing
-                        .with_label_values(&["outbox"])
-                        .set(1);
+                if self.outbox_outage.refused(&self.metrics) {
                     tracing::error!(
                         error = format!("{:#}", anyhow::Error::from(err)),
                         held = self.held.len(),

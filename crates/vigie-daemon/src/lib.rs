@@ -12,6 +12,7 @@ pub mod detection;
 pub mod http;
 pub mod metrics;
 pub mod runner;
+pub mod stages;
 pub mod timearg;
 
 /// Returns an error with its causes on one line (`outer: cause: root`), for logs and for

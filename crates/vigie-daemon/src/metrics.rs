@@ -337,6 +337,54 @@ impl Default for Metrics {
     }
 }
 
+/// One store's write outage (`index`, `snapshot`, `outbox`): counts every refused write in
+/// `vigie_storage_write_errors_total` and sets `vigie_storage_write_failing` while it lasts.
+/// The caller logs the start (ERROR) and the end (INFO), once each.
+#[derive(Debug)]
+pub struct StorageOutage {
+    store: &'static str,
+    since: Option<std::time::Instant>,
+}
+
+impl StorageOutage {
+    /// Returns the tracker of `store`, with no outage.
+    pub fn new(store: &'static str) -> StorageOutage {
+        StorageOutage { store, since: None }
+    }
+
+    /// Returns true while writes are refused.
+    pub fn is_failing(&self) -> bool {
+        self.since.is_some()
+    }
+
+    /// Counts a refused write; returns true when it starts an outage (log it then).
+    pub fn refused(&mut self, metrics: &Metrics) -> bool {
+        metrics
+            .storage_write_errors
+            .with_label_values(&[self.store])
+            .inc();
+        if self.since.is_some() {
+            return false;
+        }
+        self.since = Some(std::time::Instant::now());
+        metrics
+            .storage_write_failing
+            .with_label_values(&[self.store])
+            .set(1);
+        true
+    }
+
+    /// Ends the outage, if there was one; returns how long it lasted (log it then).
+    pub fn ended(&mut self, metrics: &Metrics) -> Option<std::time::Duration> {
+        let since = self.since.take()?;
+        metrics
+            .storage_write_failing
+            .with_label_values(&[self.store])
+            .set(0);
+        Some(since.elapsed())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,35 +1,27 @@
-//! The pipeline runner: moves batches from a source through the analyzer into the index,
-//! and hands committed checkpoints back to the source.
+//! The pipeline runner: wires the stages (`crate::stages`) on their own threads between
+//! bounded channels, feeds them from the source, and commits the offsets every stateful
+//! stage has made durable (the data-flow diagram is in `vigie_pipeline`'s crate docs).
 //!
-//! Two threads of control:
-//! - the *source loop* (async): reads batches, counts them, forwards them to the indexer
-//!   over a bounded channel (back-pressure), and commits checkpoints the indexer returns;
-//! - the *indexer* (a dedicated OS thread, CPU-bound): analyzes each post once, upserts it
-//!   into the index, commits on the index's policy (every N posts or T seconds) and sends
-//!   the committed checkpoint back.
+//! - The *source loop* (an async task) reads batches, counts them and hands them to the
+//!   analysis stage (a full channel stops it reading: back-pressure), and commits the
+//!   checkpoints the [`CheckpointTracker`] allows: per partition, the smallest offset both
+//!   the index (its commit) and detection (its snapshot) have made durable.
+//! - `vigie-analyze` analyzes each post once, on every core, and hands the same shared
+//!   batch to `vigie-index` and `vigie-detect`, which run side by side.
 //!
-//! Offsets therefore reach Kafka only after the posts before them are durable in the
-//! index. On shutdown the source loop stops reading, the indexer drains what it has, makes
-//! a final commit, and the source commits that last checkpoint.
+//! On shutdown the source loop stops reading; each stage drains what it has, makes its
+//! final commit or snapshot, and the source commits what they both cover.
 //!
 //! # When the data dir refuses writes
 //!
 //! A full disk or an I/O error on the data dir never stops the daemon and never loses or
-//! skips a post: the write is retried with backoff until space returns.
-//! - The outbox refuses notifications: they stay held, in order (`Alerting`), and the
-//!   indexer takes no new batch until the outbox accepts them; no snapshot is written and
-//!   no offset is handed back meanwhile, since both would cover notifications not yet
-//!   durable.
-//! - The index commit (or an add) fails: Tantivy keeps its previous commit; the writer is
-//!   rolled back to it, the posts added since (kept, as posts, until their commit) are
-//!   analyzed and added again, and the commit is retried; no new batch is taken meanwhile.
-//! - The snapshot write fails: indexing goes on, but offsets stay at the last snapshot
-//!   until one is written (a restart re-reads from there; the index de-duplicates).
-//!
-//! Each outage is logged once at ERROR with the path and the cause ("No space left on
-//! device"), once at INFO when it ends, and counted in `vigie_storage_write_errors_total`
-//! with `vigie_storage_write_failing` set while it lasts. The bounded channel from the
-//! source loop fills up while the indexer waits, so the source stops reading.
+//! skips a post: the stage whose write is refused (the index, or detection's outbox) is
+//! held and retries with back-off until space returns, its input channel fills, and the
+//! stages before it and then the source stop in turn (see `stages::index` and
+//! `stages::detect`). A refused snapshot only keeps offsets at the last snapshot. The
+//! outage is logged once at ERROR with the path and the cause, once at INFO when it ends,
+//! and counted in `vigie_storage_write_errors_total` with `vigie_storage_write_failing` set
+//! while it lasts.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -39,17 +31,23 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
-use vigie_domain::{AnalyzedPost, Checkpoint, Post};
-use vigie_index::IndexError;
+use vigie_domain::{Checkpoint, Post};
 use vigie_index::PostIndex;
-use vigie_pipeline::{Source, SourceBatch};
+use vigie_pipeline::{
+    spawn_stage, Batch, CheckpointTracker, Outlet, Source, SourceBatch, Stage, StageOptions,
+};
 use vigie_tokenize::Analyzer;
 
 use crate::detection::Detection;
 use crate::metrics::Metrics;
+use crate::stages::{AnalyzeStage, DetectOutcome, DetectStage, IndexStage};
 
-/// Batches in flight between the source and the indexer.
+/// Batches in flight in each channel between two stages.
 const BATCH_QUEUE_CAPACITY: usize = 4;
+
+/// The longest a stage waits for a batch before its time-driven work (commit on time,
+/// retries, HTTP commands, publishing).
+const STAGE_TICK: Duration = Duration::from_millis(250);
 
 /// What the HTTP server reports about the running pipeline.
 #[derive(Debug, Default)]
@@ -116,36 +114,69 @@ pub async fn run_pipeline<S: Source>(
     shutdown: CancellationToken,
 ) -> anyhow::Result<(RunSummary, Option<Detection>)> {
     let started = Instant::now();
-    let (batch_tx, batch_rx) = mpsc::channel::<SourceBatch>(BATCH_QUEUE_CAPACITY);
-    let (committed_tx, mut committed_rx) = mpsc::unbounded_channel::<Checkpoint>();
-    state.index_open.store(true, Ordering::Relaxed);
-    let indexer = Indexer {
-        index: stages.index,
-        analyzer: stages.analyzer,
-        detection: stages.detection,
-        snapshot_interval: stages.snapshot_interval,
-        last_snapshot: Instant::now(),
-        metrics: metrics.clone(),
-        committed_tx,
+    let Stages {
+        index,
+        analyzer,
+        detection,
+        snapshot_interval,
+    } = stages;
+    let options = StageOptions {
+        tick: STAGE_TICK,
         shutdown: shutdown.clone(),
-        uncommitted_posts: Vec::new(),
-        index_failing: None,
-        snapshot_failing: None,
-        retry_backoff: Backoff::default(),
+        runtime: tokio::runtime::Handle::current(),
     };
-    let runtime = tokio::runtime::Handle::current();
-    let indexer_thread = std::thread::Builder::new()
-        .name("vigie-indexer".into())
-        .spawn(move || indexer.run(batch_rx, runtime))
-        .context("failed to start the indexer thread")?;
+    let mut tracker = CheckpointTracker::new();
+    let (durable_tx, mut durable_rx) = mpsc::unbounded_channel();
+
+    let (index_tx, index_rx) = mpsc::channel(BATCH_QUEUE_CAPACITY);
+    let mut downstream = vec![index_tx];
+    let mut downstream_names = vec![IndexStage::NAME];
+    let index_report = tracker.register(IndexStage::NAME, durable_tx.clone());
+    let index_thread = spawn_stage(
+        IndexStage::new(index, metrics.clone()),
+        index_rx,
+        Outlet::new(Vec::new(), Some(index_report)),
+        options.clone(),
+    )
+    .context("failed to start the index thread")?;
+    state.index_open.store(true, Ordering::Relaxed);
+    let detect_thread = match detection {
+        Some(detection) => {
+            let (detect_tx, detect_rx) = mpsc::channel(BATCH_QUEUE_CAPACITY);
+            downstream.push(detect_tx);
+            downstream_names.push(DetectStage::NAME);
+            let report = tracker.register(DetectStage::NAME, durable_tx.clone());
+            Some(
+                spawn_stage(
+                    DetectStage::new(detection, metrics.clone(), snapshot_interval),
+                    detect_rx,
+                    Outlet::new(Vec::new(), Some(report)),
+                    options.clone(),
+                )
+                .context("failed to start the detection thread")?,
+            )
+        }
+        None => None,
+    };
+    // Only the stages hold the durable channel now: it closes once they all finished.
+    drop(durable_tx);
+    let (batch_tx, batch_rx) = mpsc::channel::<Batch<Post>>(BATCH_QUEUE_CAPACITY);
+    let analyze_thread = spawn_stage(
+        AnalyzeStage::new(analyzer, metrics.clone(), downstream_names),
+        batch_rx,
+        Outlet::new(downstream, None),
+        options,
+    )
+    .context("failed to start the analysis thread")?;
 
     let mut summary = RunSummary::default();
-    let queue_depth = metrics.queue_depth.with_label_values(&["analyze"]);
-    // Offsets the indexer made durable but the source could not commit yet (broker down,
-    // group rebalancing): merged into the next checkpoint and committed with it, since a
-    // later commit covers an earlier one. Losing a commit only means re-reading posts the
-    // index and the detector skip by id; stopping the daemon for it would be worse.
-    let mut uncommitted = Checkpoint::new();
+    let queue_depth = metrics.queue_depth.with_label_values(&[AnalyzeStage::NAME]);
+    // What the source has committed. Offsets every stage made durable but the source could
+    // not commit yet (broker down, group rebalancing) are tried again with the next report,
+    // since a later commit covers an earlier one. Losing a commit only means re-reading
+    // posts the index and the detector skip by id; stopping the daemon for it would be
+    // worse.
+    let mut committed = Checkpoint::new();
     let result: anyhow::Result<()> = async {
         loop {
             tokio::select! {
@@ -154,9 +185,9 @@ pub async fn run_pipeline<S: Source>(
                     summary.interrupted = true;
                     break;
                 }
-                Some(checkpoint) = committed_rx.recv() => {
-                    uncommitted.merge(&checkpoint);
-                    commit_offsets(&mut source, &mut uncommitted, &metrics).await;
+                Some((stage, durable)) = durable_rx.recv() => {
+                    tracker.record(stage, &durable);
+                    commit_offsets(&mut source, &tracker, &mut committed, &metrics).await;
                 }
                 batch = source.next_batch() => {
                     let Some(batch) = batch.context("source failed")? else { break };
@@ -166,6 +197,12 @@ pub async fn run_pipeline<S: Source>(
                     if batch.is_idle() {
                         continue;
                     }
+                    let batch = Batch {
+                        items: batch.posts,
+                        checkpoint: batch.checkpoint,
+                        partition_events: batch.partition_events,
+                        read_at: Instant::now(),
+                    };
                     tokio::select! {
                         _ = shutdown.cancelled() => {
                             // Not yet handed on, so not committed: read again after restart.
@@ -174,7 +211,7 @@ pub async fn run_pipeline<S: Source>(
                         }
                         sent = batch_tx.send(batch) => {
                             if sent.is_err() {
-                                break; // the indexer stopped; its error is reported below
+                                break; // a stage stopped; its error is reported below
                             }
                         }
                     }
@@ -186,45 +223,72 @@ pub async fn run_pipeline<S: Source>(
     }
     .await;
 
-    // Let the indexer drain and make its final commit, then commit what it returns.
+    // Let the stages drain and make their final commits, then commit what they all cover.
     drop(batch_tx);
-    while let Some(checkpoint) = committed_rx.recv().await {
+    while let Some((stage, durable)) = durable_rx.recv().await {
+        tracker.record(stage, &durable);
         if result.is_ok() {
-            uncommitted.merge(&checkpoint);
-            commit_offsets(&mut source, &mut uncommitted, &metrics).await;
+            commit_offsets(&mut source, &tracker, &mut committed, &metrics).await;
         }
     }
-    if result.is_ok() && !uncommitted.is_empty() {
-        // The final commit at shutdown: one more try, then report it (the posts will be
-        // read again and skipped by id after the restart).
-        if let Err(err) = source.commit(&uncommitted).await {
-            tracing::error!(error = %format!("{err:#}"), "failed to commit source offsets at shutdown; posts since the last commit will be read again");
+    if result.is_ok() {
+        let last = tracker.advanced_beyond(&committed);
+        if !last.is_empty() {
+            // The final commit at shutdown: one more try, then report it (the posts will
+            // be read again and skipped by id after the restart).
+            if let Err(err) = source.commit(&last).await {
+                tracing::error!(error = %format!("{err:#}"), "failed to commit source offsets at shutdown; posts since the last commit will be read again");
+            }
         }
     }
-    let indexer_result = tokio::task::spawn_blocking(move || indexer_thread.join())
-        .await
-        .context("indexer join failed")?
-        .map_err(|_| anyhow::anyhow!("the indexer thread panicked"))?;
+    let analyzed = join_stage(analyze_thread, AnalyzeStage::NAME).await;
+    let indexed = join_stage(index_thread, IndexStage::NAME).await;
+    let detected = match detect_thread {
+        Some(thread) => Some(join_stage(thread, DetectStage::NAME).await),
+        None => None,
+    };
     state.index_open.store(false, Ordering::Relaxed);
-    let outcome = indexer_result?;
+    let indexed = indexed?;
+    let detection = detected
+        .transpose()?
+        .map(|outcome: DetectOutcome| outcome.detection);
+    analyzed?;
     result?;
-    summary.posts_indexed = outcome.posts_indexed;
-    summary.batch_latencies = outcome.batch_latencies;
-    summary.documents = outcome.documents;
+    summary.posts_indexed = indexed.posts_indexed;
+    summary.batch_latencies = indexed.batch_latencies;
+    summary.documents = indexed.documents;
     summary.elapsed = started.elapsed();
     if !summary.interrupted {
         state.input_finished.store(true, Ordering::Relaxed);
     }
-    Ok((summary, outcome.detection))
+    Ok((summary, detection))
 }
 
-/// Commits `pending` offsets; on failure keeps them for the next try and counts it.
-async fn commit_offsets<S: Source>(source: &mut S, pending: &mut Checkpoint, metrics: &Metrics) {
-    if pending.is_empty() {
+/// Waits for a stage thread off the runtime and returns its outcome.
+async fn join_stage<T: Send + 'static>(
+    thread: std::thread::JoinHandle<anyhow::Result<T>>,
+    name: &'static str,
+) -> anyhow::Result<T> {
+    tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .with_context(|| format!("joining the {name} thread failed"))?
+        .map_err(|_| anyhow::anyhow!("the {name} thread panicked"))?
+}
+
+/// Commits the offsets the tracker allows beyond `committed`; on failure leaves them for
+/// the next try and counts it.
+async fn commit_offsets<S: Source>(
+    source: &mut S,
+    tracker: &CheckpointTracker,
+    committed: &mut Checkpoint,
+    metrics: &Metrics,
+) {
+    let advanced = tracker.advanced_beyond(committed);
+    if advanced.is_empty() {
         return;
     }
-    match source.commit(pending).await {
-        Ok(()) => *pending = Checkpoint::new(),
+    match source.commit(&advanced).await {
+        Ok(()) => committed.merge(&advanced),
         Err(err) => {
             metrics.offset_commit_failures.inc();
             tracing::warn!(error = %format!("{err:#}"), "failed to commit source offsets; retrying with the next checkpoint");
@@ -266,411 +330,6 @@ fn count_batch(batch: &SourceBatch, metrics: &Metrics, summary: &mut RunSummary)
         );
     }
     summary.posts_read += batch.posts.len() as u64;
-}
-
-struct IndexerOutcome {
-    posts_indexed: u64,
-    documents: u64,
-    batch_latencies: Vec<f64>,
-    detection: Option<Detection>,
-}
-
-/// Keeps at most this many latency samples (one per batch), so memory stays bounded on an
-/// endless stream; later batches are not sampled.
-const MAX_LATENCY_SAMPLES: usize = 100_000;
-
-struct Indexer {
-    index: PostIndex,
-    analyzer: Arc<Analyzer>,
-    detection: Option<Detection>,
-    snapshot_interval: Duration,
-    last_snapshot: Instant,
-    metrics: Metrics,
-    committed_tx: mpsc::UnboundedSender<Checkpoint>,
-    shutdown: CancellationToken,
-    /// Posts added to the index since its last commit, to add again after a failed
-    /// commit (at most about `commit_every_posts` plus a batch).
-    uncommitted_posts: Vec<Post>,
-    /// Since when index writes fail, while they do.
-    index_failing: Option<Instant>,
-    /// Since when snapshot writes fail, while they do.
-    snapshot_failing: Option<Instant>,
-    retry_backoff: Backoff,
-}
-
-/// Delays between retries of a refused write: doubling from 100 ms to 10 s.
-#[derive(Debug, Default)]
-struct Backoff {
-    failures: u32,
-}
-
-impl Backoff {
-    fn next_delay(&mut self) -> Duration {
-        self.failures = self.failures.saturating_add(1);
-        let exponent = self.failures.saturating_sub(1).min(7);
-        Duration::from_millis(100u64 << exponent).min(Duration::from_secs(10))
-    }
-
-    fn reset(&mut self) {
-        self.failures = 0;
-    }
-}
-
-impl Indexer {
-    fn run(
-        mut self,
-        mut batches: mpsc::Receiver<SourceBatch>,
-        runtime: tokio::runtime::Handle,
-    ) -> anyhow::Result<IndexerOutcome> {
-        let mut pending = Checkpoint::new();
-        let mut posts_indexed = 0u64;
-        let mut uncommitted_offsets = false;
-        let mut uncommitted_batches: Vec<Instant> = Vec::new();
-        let mut batch_latencies = Vec::new();
-        // Wake up at least this often so a quiet stream still commits on time.
-        let tick = Duration::from_millis(250);
-        loop {
-            if self.held() {
-                // Take no new batch while a write is refused: the channel fills and the
-                // source stops reading (see the module docs).
-                if self.shutdown.is_cancelled() {
-                    break;
-                }
-                let delay = self.retry_backoff.next_delay();
-                let shutdown = self.shutdown.clone();
-                runtime.block_on(async {
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = shutdown.cancelled() => {}
-                    }
-                });
-                if let Some(detection) = self.detection.as_mut() {
-                    detection.retry_held_notifications();
-                    detection.apply_commands();
-                    detection.publish();
-                }
-                if self.index_failing.is_some() {
-                    self.commit(&pending, false)?;
-                    if self.index_failing.is_none() {
-                        uncommitted_offsets = false;
-                        record_latencies(&mut uncommitted_batches, &mut batch_latencies);
-                    }
-                }
-                if !self.held() {
-                    self.retry_backoff.reset();
-                }
-                continue;
-            }
-            let received =
-                runtime.block_on(async { tokio::time::timeout(tick, batches.recv()).await });
-            match received {
-                Ok(Some(mut batch)) => {
-                    uncommitted_batches.push(Instant::now());
-                    let analyzed =
-                        analyze_parallel(&self.analyzer, std::mem::take(&mut batch.posts));
-                    if let Some(newest) =
-                        analyzed.iter().map(|p| p.post.created_at.timestamp()).max()
-                    {
-                        if newest > self.metrics.newest_event_time.get() {
-                            self.metrics.newest_event_time.set(newest);
-                        }
-                    }
-                    let count = analyzed.len() as u64;
-                    // Partition changes go to detection where they happened among the posts.
-                    let mut partition_events = batch.partition_events.iter().peekable();
-                    for (read_before, post) in analyzed.into_iter().enumerate() {
-                        self.uncommitted_posts.push(post.post.clone());
-                        if self.index_failing.is_none() {
-                            if let Err(err) = self.index.add(&post) {
-                                // Kept in `uncommitted_posts`: added again on recovery.
-                                self.index_write_failed(&err);
-                            }
-                        }
-                        if let Some(detection) = self.detection.as_mut() {
-                            // Every change at this point at once (see `partition_events`).
-                            detection.partition_events(std::iter::from_fn(|| {
-                                partition_events.next_if(|e| e.after_posts <= read_before)
-                            }));
-                            detection.observe(post);
-                        }
-                    }
-                    if let Some(detection) = self.detection.as_mut() {
-                        detection.partition_events(partition_events);
-                    }
-                    posts_indexed += count;
-                    self.metrics.posts_indexed.inc_by(count);
-                    if !batch.checkpoint.is_empty() {
-                        pending.merge(&batch.checkpoint);
-                        if let Some(detection) = self.detection.as_mut() {
-                            detection.note_observed(&batch.checkpoint);
-                        }
-                        uncommitted_offsets = true;
-                    }
-                }
-                Ok(None) => break,
-                Err(_elapsed) => {}
-            }
-            if let Some(detection) = self.detection.as_mut() {
-                detection.apply_commands();
-            }
-            // Offsets of batches made only of rejects also need a commit, even with no post
-            // pending in the index.
-            if self.index_failing.is_some() {
-                // Retried, with backoff, at the top of the loop.
-            } else if self.index.commit_due(Instant::now())
-                || (uncommitted_offsets && self.index.pending_posts() == 0)
-            {
-                self.commit(&pending, false)?;
-                if self.index_failing.is_none() {
-                    uncommitted_offsets = false;
-                    record_latencies(&mut uncommitted_batches, &mut batch_latencies);
-                }
-            } else if let Some(detection) = self.detection.as_mut() {
-                detection.publish();
-            }
-        }
-        if let Some(detection) = self.detection.as_mut() {
-            // The batch channel closes at the end of a finite input, and at a shutdown.
-            detection.finish(!self.shutdown.is_cancelled());
-        }
-        self.commit(&pending, true)?;
-        record_latencies(&mut uncommitted_batches, &mut batch_latencies);
-        if self.held() {
-            // Stopped during an outage: what was not written is not lost, since neither the
-            // offsets nor the detector state were saved past it; it is read again (and its
-            // notifications produced again) after the restart.
-            anyhow::bail!(
-                "stopped while the data dir refused writes ({}); offsets and detector state were not saved past them, so the next start reads those posts again",
-                self.held_what().join(", ")
-            );
-        }
-        Ok(IndexerOutcome {
-            posts_indexed,
-            documents: self.index.num_docs(),
-            batch_latencies,
-            detection: self.detection,
-        })
-    }
-
-    /// Returns true while a refused write holds the pipeline (outbox or index).
-    fn held(&self) -> bool {
-        self.index_failing.is_some()
-            || self
-                .detection
-                .as_ref()
-                .is_some_and(|detection| detection.holds_notifications())
-    }
-
-    fn held_what(&self) -> Vec<&'static str> {
-        let mut what = Vec::new();
-        if self.index_failing.is_some() {
-            what.push("index");
-        }
-        if self
-            .detection
-            .as_ref()
-            .is_some_and(|detection| detection.holds_notifications())
-        {
-            what.push("alert outbox");
-        }
-        what
-    }
-
-    /// Records a failed index write: logged once per outage, counted, retried later.
-    fn index_write_failed(&mut self, err: &IndexError) {
-        self.metrics
-            .storage_write_errors
-            .with_label_values(&["index"])
-            .inc();
-        if self.index_failing.is_none() {
-            self.index_failing = Some(Instant::now());
-            self.metrics
-                .storage_write_failing
-                .with_label_values(&["index"])
-                .set(1);
-            tracing::error!(
-                error = %crate::error_chain(err),
-                pending_posts = self.uncommitted_posts.len(),
-                "cannot write the post index; holding the pipeline and retrying (the last commit is intact)"
-            );
-        }
-    }
-
-    /// After a failed index write: rolls the writer back to the last commit and adds the
-    /// posts since again; returns false when that fails too (still failing).
-    fn restore_index_writer(&mut self) -> bool {
-        if let Err(err) = self.index.rollback() {
-            self.index_write_failed(&err);
-            return false;
-        }
-        let posts = self.uncommitted_posts.clone();
-        for post in analyze_parallel(&self.analyzer, posts) {
-            if let Err(err) = self.index.add(&post) {
-                self.index_write_failed(&err);
-                return false;
-            }
-        }
-        true
-    }
-
-    /// Commits the index, publishes narratives, and hands the checkpoint back to the source
-    /// once the detector state covering it is on disk (see `detection`'s module docs).
-    /// A refused write is recorded and retried later (see the module docs); only other
-    /// failures are returned.
-    fn commit(&mut self, checkpoint: &Checkpoint, last: bool) -> anyhow::Result<()> {
-        if self.index_failing.is_some() && !self.restore_index_writer() {
-            return Ok(());
-        }
-        let stats = match self.index.commit(checkpoint) {
-            Ok(stats) => stats,
-            Err(IndexError::Reload { source }) => {
-                // Durable; searches catch up at the next commit's reload.
-                tracing::warn!(error = %crate::error_chain(&source), "index committed but searches do not see it yet");
-                vigie_index::CommitStats {
-                    posts: 0,
-                    deleted_by_retention: 0,
-                    duration: Duration::ZERO,
-                }
-            }
-            Err(err) => {
-                self.index_write_failed(&err);
-                return Ok(());
-            }
-        };
-        self.uncommitted_posts.clear();
-        if let Some(since) = self.index_failing.take() {
-            self.metrics
-                .storage_write_failing
-                .with_label_values(&["index"])
-                .set(0);
-            tracing::info!(
-                outage_secs = since.elapsed().as_secs(),
-                "the post index accepts writes again"
-            );
-        }
-        self.metrics
-            .commit_duration
-            .observe(stats.duration.as_secs_f64());
-        self.metrics
-            .retention_deleted
-            .inc_by(stats.deleted_by_retention);
-        self.metrics
-            .index_documents
-            .set(self.index.num_docs() as i64);
-        tracing::debug!(
-            posts = stats.posts,
-            duration_ms = stats.duration.as_millis() as u64,
-            "index committed"
-        );
-        let mut committed = self.index.committed_checkpoint().clone();
-        if let Some(detection) = self.detection.as_mut() {
-            if detection.keeps_state() {
-                // The detector's position, not the index's: see `Detection::observed_through`.
-                committed = detection.observed_through().clone();
-            }
-            detection.publish();
-            if detection.holds_notifications() {
-                // A snapshot or an offset now would cover notifications the outbox has
-                // not taken yet: a crash would lose them.
-                return Ok(());
-            }
-            if detection.keeps_state() {
-                let due = self.snapshot_failing.is_some()
-                    || self.last_snapshot.elapsed() >= self.snapshot_interval;
-                if !last && !due {
-                    return Ok(());
-                }
-                let started = Instant::now();
-                if let Err(err) = detection.write_snapshot(&committed) {
-                    self.metrics
-                        .storage_write_errors
-                        .with_label_values(&["snapshot"])
-                        .inc();
-                    if self.snapshot_failing.is_none() {
-                        self.snapshot_failing = Some(Instant::now());
-                        self.metrics
-                            .storage_write_failing
-                            .with_label_values(&["snapshot"])
-                            .set(1);
-                        tracing::error!(error = format!("{err:#}"), "cannot save the detector state; offsets stay at the last snapshot until it can");
-                    }
-                    return Ok(());
-                }
-                if let Some(since) = self.snapshot_failing.take() {
-                    self.metrics
-                        .storage_write_failing
-                        .with_label_values(&["snapshot"])
-                        .set(0);
-                    tracing::info!(
-                        outage_secs = since.elapsed().as_secs(),
-                        "the detector state is saved again"
-                    );
-                }
-                self.last_snapshot = Instant::now();
-                let duration_ms = started.elapsed().as_millis() as u64;
-                if last {
-                    tracing::info!(duration_ms, "final detector state saved");
-                } else {
-                    tracing::debug!(duration_ms, "detector state saved");
-                }
-            }
-        }
-        // The source loop may be gone (error path); the commit is durable regardless.
-        let _ = self.committed_tx.send(committed);
-        Ok(())
-    }
-}
-
-fn record_latencies(received: &mut Vec<Instant>, latencies: &mut Vec<f64>) {
-    let committed = Instant::now();
-    for at in received.drain(..) {
-        if latencies.len() < MAX_LATENCY_SAMPLES {
-            latencies.push(committed.duration_since(at).as_secs_f64());
-        }
-    }
-}
-
-/// Analyzes posts on every core: analysis is the pipeline's CPU hot spot, and posts are
-/// independent. Order is preserved so the index sees posts in source order.
-fn analyze_parallel(analyzer: &Analyzer, posts: Vec<Post>) -> Vec<AnalyzedPost> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads == 1 || posts.len() < 64 {
-        return posts
-            .into_iter()
-            .map(|post| analyze_one(analyzer, post))
-            .collect();
-    }
-    let chunk = posts.len().div_ceil(threads);
-    let mut chunks: Vec<Vec<Post>> = Vec::with_capacity(threads);
-    let mut rest = posts;
-    while rest.len() > chunk {
-        let tail = rest.split_off(chunk);
-        chunks.push(rest);
-        rest = tail;
-    }
-    chunks.push(rest);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    chunk
-                        .into_iter()
-                        .map(|post| analyze_one(analyzer, post))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("analysis does not panic"))
-            .collect()
-    })
-}
-
-fn analyze_one(analyzer: &Analyzer, post: Post) -> AnalyzedPost {
-    let analysis = analyzer.analyze_post(&post);
-    AnalyzedPost { post, analysis }
 }
 
 #[cfg(test)]

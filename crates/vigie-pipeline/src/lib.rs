@@ -1,31 +1,37 @@
-//! The pipeline's contracts: how sources hand posts to the rest of Vigie and learn when
-//! their offsets may be committed.
+//! The pipeline's contracts: how sources hand posts to the rest of Vigie, how stages run
+//! on their own threads ([`Stage`], [`spawn_stage`]), and when offsets may be committed
+//! ([`CheckpointTracker`]).
 //!
 //! ```text
-//!   Kafka topics ──► KafkaSource ─┐  decode + validate (vigie-domain::decode_post)
+//!   Kafka topics ──► KafkaSource ─┐  decode + validate (vigie-domain::decode_post);
 //!   files/stdin ──► FileSource  ──┤  rejects → dead-letter topic / rejected.jsonl
 //!                                 ▼
-//!                 SourceBatch { posts, rejections, checkpoint, partition_events }
-//!                                 │  bounded channel
-//!                                 ▼
-//!                 Analyzer (vigie-tokenize): language, terms — once per post
-//!                                 │
-//!                                 ▼
-//!                 PostIndex (vigie-index): upsert by id, commit every N posts / T s,
-//!                 checkpoint stored in the Tantivy commit payload
-//!                                 │ committed checkpoint
-//!                                 ▼
-//!                 Source::commit(checkpoint) → Kafka offsets committed
-//!                                 │
-//!                 (later: narratives, bursts, alerts read the same AnalyzedPosts)
+//!   source loop (async task): SourceBatch → Batch<Post>; commits offsets ◄───────────┐
+//!                                 │ bounded channel                                  │
+//!                                 ▼                                                  │
+//!   vigie-analyze thread: language + terms once per post, on every core (rayon)      │
+//!                                 │ the same Batch<Arc<AnalyzedPost>>, to both:       │
+//!                 ┌───────────────┴────────────────┐ bounded channels                │
+//!                 ▼                                ▼                                 │
+//!   vigie-index thread:                  vigie-detect thread:                         │
+//!   PostIndex upsert (Tantivy's own      EventTimeOrderer → Detector → AlertPolicy    │
+//!   writer threads), commit every        → outbox (its own fsync and workers);        │
+//!   N posts / T s, checkpoint in the     HTTP commands (acks, silences, watchlists)   │
+//!   commit payload                       on its own control channel; snapshot every T │
+//!                 │ durable(checkpoint)            │ durable(checkpoint)             │
+//!                 └───────────────► CheckpointTracker ─ per-partition minimum ───────┘
 //! ```
 //!
-//! Offsets flow back only after the index commit, so a crash at any point re-delivers
-//! posts rather than losing them, and the index's upsert-by-id makes re-delivery harmless.
+//! Offsets flow back only once every stateful stage has made the posts before them
+//! durable, so a crash at any point re-delivers posts rather than losing them: the index's
+//! upsert-by-id and detection's snapshot offsets make re-delivery harmless. Nothing flows
+//! back up the stream except those durable checkpoints.
 #![warn(missing_docs)]
 
 pub mod durable;
 mod file;
+mod stage;
+mod tracker;
 
 use std::future::Future;
 
@@ -33,6 +39,8 @@ use vigie_domain::{Checkpoint, DecodeLimits, Origin, Post, Rejection};
 
 pub use durable::{durable_write, durable_write_with};
 pub use file::{FileSource, FileSourceConfig, Pace, RejectedFileWriter};
+pub use stage::{spawn_stage, Batch, Outlet, Stage, StageOptions, StreamEnd};
+pub use tracker::{CheckpointTracker, DurableReport, StageId};
 pub use vigie_domain::PartitionEventKind;
 
 /// Validation limits shared by every source: the decode limits plus how far ahead of the
@@ -158,7 +166,8 @@ pub enum SourceError {
 /// never concurrently. `next_batch` must be cancel-safe (the runner drops it on shutdown);
 /// a batch dropped that way is simply read again after a restart, because its offsets
 /// were never committed. `commit` is called with a checkpoint only once every post before
-/// it is durable in the index; the source may then commit it upstream.
+/// it is durable in every stateful stage (see [`CheckpointTracker`]); the source may then
+/// commit it upstream.
 pub trait Source: Send {
     /// Returns the next batch, `Ok(None)` once a finite input is exhausted. A source with
     /// no data for a while returns an empty batch so the runner can commit on time.

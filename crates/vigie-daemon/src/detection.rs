@@ -99,7 +99,7 @@ struct StateSnapshot {
     /// Watermarks and the posts waiting for them (issue 8); absent in older snapshots,
     /// which start with fresh watermarks.
     #[serde(default)]
-    event_time: Option<OrdererSnapshot<AnalyzedPost>>,
+    event_time: Option<OrdererSnapshot<Arc<AnalyzedPost>>>,
 }
 
 /// A watchlist change requested through the HTTP API, applied by the indexer thread.
@@ -135,7 +135,7 @@ pub struct DetectionHandle {
 pub struct Detection {
     detector: Detector,
     /// Orders posts by event time before the detector.
-    orderer: EventTimeOrderer<AnalyzedPost>,
+    orderer: EventTimeOrderer<Arc<AnalyzedPost>>,
     /// The orderer's and detector's counters at the last publication, for metric deltas.
     published_orderer: OrdererCounters,
     published_late_posts: u64,
@@ -289,7 +289,8 @@ impl Detection {
     /// Observes a post unless a restored snapshot already covers it or it was seen
     /// recently (a producer retry or a replayed message carries the same id): buffers it
     /// in event-time order and detects the posts the watermark releases.
-    pub fn observe(&mut self, post: AnalyzedPost) {
+    pub fn observe(&mut self, post: impl Into<Arc<AnalyzedPost>>) {
+        let post: Arc<AnalyzedPost> = post.into();
         let partition = match &post.post.origin {
             Origin::Kafka {
                 topic,
@@ -348,7 +349,7 @@ impl Detection {
     }
 
     /// Runs the detector and the alert policy's clock on one released post.
-    fn detect(&mut self, released: Released<AnalyzedPost>) {
+    fn detect(&mut self, released: Released<Arc<AnalyzedPost>>) {
         let Released {
             item: mut post,
             event_time,
@@ -359,7 +360,7 @@ impl Detection {
             // Held ahead and never corroborated: counted now, so that it cannot move
             // event time (the index keeps its own date).
             if let Some(now) = chrono::DateTime::from_timestamp(count_at, 0) {
-                post.post.created_at = now;
+                Arc::make_mut(&mut post).post.created_at = now;
             }
         }
         let before = self.detector.now();

@@ -123,9 +123,7 @@ impl Stage for DetectStage {
             self.detection.partition_events(std::iter::from_fn(|| {
                 partition_events.next_if(|e| e.after_posts <= read_before)
             }));
-            // The index holds the other reference until its commit; the detector keeps
-            // (and may re-date) its own copy.
-            self.detection.observe(Arc::unwrap_or_clone(post));
+            self.detection.observe(post);
         }
         self.detection.partition_events(partition_events);
         if !batch.checkpoint.is_empty() {

@@ -28,6 +28,7 @@ fn main() -> anyhow::Result<()> {
             let result = match phase.as_str() {
                 "baseline" => baseline(&file)?,
                 "vigie" => vigie(&file)?,
+                "stages" => stages(&file)?,
                 other => bail!("unknown phase {other}"),
             };
             println!("{result}");
@@ -48,7 +49,7 @@ fn compare(file: &Path) -> anyhow::Result<()> {
     }
     let exe = std::env::current_exe()?;
     let mut results = Vec::new();
-    for phase in ["baseline", "vigie"] {
+    for phase in ["baseline", "vigie", "stages"] {
         let output = Command::new(&exe)
             .args(["--phase", phase])
             .arg(file)
@@ -68,7 +69,7 @@ fn compare(file: &Path) -> anyhow::Result<()> {
         "{:<10} {:>9} {:>10} {:>9} {:>12} {:>12} {:>12} {:>10}",
         "phase", "posts", "docs", "secs", "posts/s", "lat p50 ms", "lat p99 ms", "peak MiB"
     );
-    for r in &results {
+    for r in &results[..2] {
         println!(
             "{:<10} {:>9} {:>10} {:>9.2} {:>12.0} {:>12.1} {:>12.1} {:>10.0}",
             r["phase"].as_str().unwrap(),
@@ -81,6 +82,16 @@ fn compare(file: &Path) -> anyhow::Result<()> {
             r["peak_rss_mib"].as_f64().unwrap(),
         );
     }
+    let stages = results.pop().expect("three phases");
+    println!("each stage alone, on the same posts (one after the other, in one process):");
+    println!("{:<40} {:>12}", "stage", "posts/s");
+    for stage in stages["stages"].as_array().into_iter().flatten() {
+        println!(
+            "{:<40} {:>12.0}",
+            stage["stage"].as_str().unwrap_or("?"),
+            stage["posts_per_sec"].as_f64().unwrap_or(f64::NAN)
+        );
+    }
     let (b, v) = (&results[0], &results[1]);
     if b["documents"] != v["documents"] {
         bail!(
@@ -90,9 +101,10 @@ fn compare(file: &Path) -> anyhow::Result<()> {
         );
     }
     println!(
-        "vigie/baseline: throughput {:.2}x, peak RSS {:.2}x",
+        "vigie/baseline: throughput {:.2}x, peak RSS {:.2}x; vigie used {:.2} cores (user+sys / wall)",
         v["posts_per_sec"].as_f64().unwrap() / b["posts_per_sec"].as_f64().unwrap(),
-        v["peak_rss_mib"].as_f64().unwrap() / b["peak_rss_mib"].as_f64().unwrap()
+        v["peak_rss_mib"].as_f64().unwrap() / b["peak_rss_mib"].as_f64().unwrap(),
+        v["cpu_secs"].as_f64().unwrap_or(f64::NAN) / v["seconds"].as_f64().unwrap()
     );
     Ok(())
 }
@@ -149,11 +161,117 @@ fn vigie(file: &Path) -> anyhow::Result<serde_json::Value> {
         "rejected": summary.rejected(),
         "seconds": secs,
         "posts_per_sec": summary.posts_read as f64 / secs,
+        "cpu_secs": cpu_secs(),
         "latency_p50_ms": percentile(&latencies, 0.5) * 1e3,
         "latency_p90_ms": percentile(&latencies, 0.9) * 1e3,
         "latency_p99_ms": percentile(&latencies, 0.99) * 1e3,
         "peak_rss_mib": peak_rss_mib(),
     }))
+}
+
+/// User plus system CPU seconds of this process so far, from /proc (Linux).
+fn cpu_secs() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return f64::NAN;
+    };
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after ')'.
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&n| fields.get(n).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0 // USER_HZ is 100 on Linux
+}
+
+/// Each stage alone on the same posts, decoded beforehand: analysis (on every core, as the
+/// analysis stage runs it), the index (upserts and commits of analyzed posts), detection
+/// (the detector and the alert policy on one thread, as the detection stage runs them).
+fn stages(file: &Path) -> anyhow::Result<serde_json::Value> {
+    use rayon::prelude::*;
+    use std::sync::Arc;
+    use vigie_domain::{decode_post, AnalyzedPost, DecodeLimits, Origin};
+    let input = std::fs::File::open(file)?;
+    let reader: Box<dyn std::io::BufRead> = if file.extension().is_some_and(|e| e == "gz") {
+        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+            input,
+        )))
+    } else {
+        Box::new(std::io::BufReader::new(input))
+    };
+    let started = Instant::now();
+    let origin = || Origin::File {
+        path: file.display().to_string(),
+        line: 0,
+    };
+    let posts: Vec<vigie_domain::Post> = std::io::BufRead::lines(reader)
+        .map_while(Result::ok)
+        .filter_map(|line| decode_post(line.as_bytes(), &DecodeLimits::default(), origin()).ok())
+        .collect();
+    let decode_secs = started.elapsed().as_secs_f64();
+    let count = posts.len() as f64;
+    let mut results =
+        vec![json!({"stage": "read + decode (one thread)", "posts_per_sec": count / decode_secs})];
+
+    let analyzer = Arc::new(vigie_tokenize::Analyzer::new(
+        vigie_tokenize::AnalyzerConfig::default(),
+    ));
+    let started = Instant::now();
+    let analyzed: Vec<AnalyzedPost> = posts
+        .into_par_iter()
+        .map(|post| AnalyzedPost {
+            analysis: analyzer.analyze_post(&post),
+            post,
+        })
+        .collect();
+    results.push(json!({"stage": "analyze (rayon, every core)", "posts_per_sec": count / started.elapsed().as_secs_f64()}));
+
+    let dir = tempfile::tempdir()?;
+    let config = vigie_index::IndexConfig::default();
+    let commit_every = config.commit_every_posts.max(1);
+    let mut index = vigie_index::PostIndex::open(dir.path(), analyzer.clone(), config)?;
+    let started = Instant::now();
+    for (n, post) in analyzed.iter().enumerate() {
+        index.add(post)?;
+        if (n + 1) % commit_every == 0 {
+            index.commit(&vigie_domain::Checkpoint::new())?;
+        }
+    }
+    index.commit(&vigie_domain::Checkpoint::new())?;
+    results.push(json!({"stage": "index (Tantivy writer threads)", "posts_per_sec": count / started.elapsed().as_secs_f64()}));
+    drop(index);
+
+    let mut detector =
+        vigie_detect::Detector::new(vigie_detect::DetectorConfig::default(), analyzer.clone())?;
+    let mut policy = vigie_alert::AlertPolicy::new(vigie_alert::AlertConfig::default());
+    let started = Instant::now();
+    let mut notifications = 0usize;
+    let mut last_step = None;
+    for post in &analyzed {
+        for event in detector.observe(post) {
+            notifications += policy.on_event(&event).len();
+        }
+        // The alert policy's clock steps once per minute of event time, as in the daemon.
+        if let Some(now) = detector.now() {
+            let step = now.timestamp().div_euclid(60);
+            if last_step != Some(step) {
+                last_step = Some(step);
+                notifications += policy.on_tick(now).len();
+            }
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    if notifications == 0 {
+        bail!("detection produced no notification: a broken stage");
+    }
+    results.push(
+        json!({"stage": "detect + alert policy (one thread)", "posts_per_sec": count / secs}),
+    );
+    Ok(json!({"phase": "stages", "stages": results}))
 }
 
 /// Plain Tantivy: serde-decoded posts, default tokenizer, the same commit cadence.

@@ -85,6 +85,27 @@ fn created(secs: i64, narrative: Narrative) -> NarrativeEvent {
     }
 }
 
+/// A policy that sends at once (no group wait), fed `events`; returns what it sent.
+fn without_group_wait(events: &[NarrativeEvent]) -> (AlertPolicy, Vec<Notification>) {
+    let mut policy = AlertPolicy::new(AlertConfig {
+        group_wait_secs: 0,
+        ..config()
+    });
+    let sent = events.iter().flat_map(|e| policy.on_event(e)).collect();
+    (policy, sent)
+}
+
+/// Storyline `into` (high, growing) absorbs storyline `absorbed` at `secs`.
+fn merged(secs: i64, into: u64, absorbed: u64) -> NarrativeEvent {
+    NarrativeEvent {
+        kind: NarrativeEventKind::Merged {
+            absorbed: NarrativeId(absorbed),
+            reason: "shared terms".into(),
+        },
+        ..event(secs, storyline(into, Severity::High, Growing))
+    }
+}
+
 fn groups(sent: &[Notification]) -> BTreeSet<&str> {
     sent.iter().map(|n| n.group_key.as_str()).collect()
 }
@@ -430,25 +451,13 @@ fn issue_8_row_3_chat_sinks_take_only_the_news_of_a_claim() {
 /// its old storyline (labels receivers know it by) and fires again under the new one.
 #[test]
 fn issue_8_row_3_a_claim_moved_to_another_storyline_resolves_under_the_old_one() {
-    let mut policy = AlertPolicy::new(AlertConfig {
-        group_wait_secs: 0,
-        ..config()
-    });
-    let mut sent = Vec::new();
-    for e in [
+    let (mut policy, sent) = without_group_wait(&[
         created(0, storyline(1, Severity::High, Growing)),
         created(0, storyline(2, Severity::High, Growing)),
         created(10, claim(7, 1)),
-    ] {
-        sent.extend(policy.on_event(&e));
-    }
+    ]);
     assert_eq!(sent.len(), 3);
-    let mut merged = event(100, storyline(2, Severity::High, Growing));
-    merged.kind = NarrativeEventKind::Merged {
-        absorbed: NarrativeId(1),
-        reason: "shared terms".into(),
-    };
-    let mut sent = policy.on_event(&merged);
+    let mut sent = policy.on_event(&merged(100, 2, 1));
     sent.extend(policy.on_event(&event(100, claim(7, 2))));
     let brief: Vec<(NarrativeId, NotificationKind, String)> = sent
         .iter()
@@ -468,6 +477,53 @@ fn issue_8_row_3_a_claim_moved_to_another_storyline_resolves_under_the_old_one()
             (NarrativeId(7), Firing, "n2".into()),
         ]
     );
+}
+
+/// A claim carried through two storyline merges in the same second fires three times
+/// with one `starts_at`: each firing (and its resolve) still gets its own id, which a
+/// receiver deduplicates by (found by the fault soak: one `webhook-id`, two bodies).
+#[test]
+fn a_claim_refired_within_one_second_gets_a_new_id_each_time() {
+    let (mut policy, mut sent) = without_group_wait(&[
+        created(0, storyline(1, Severity::High, Growing)),
+        created(0, storyline(2, Severity::High, Growing)),
+        created(0, storyline(3, Severity::High, Growing)),
+        created(10, claim(7, 1)),
+    ]);
+    for (absorbed, into) in [(1, 2), (2, 3)] {
+        sent.extend(policy.on_event(&merged(100, into, absorbed)));
+        sent.extend(policy.on_event(&event(100, claim(7, into))));
+    }
+    let claim_changes: Vec<(NotificationKind, String)> = sent
+        .iter()
+        .filter(|n| n.alert.narrative_id == NarrativeId(7))
+        .map(|n| (n.kind, n.alert.labels["storyline"].clone()))
+        .collect();
+    assert_eq!(
+        claim_changes,
+        vec![
+            (Firing, "n1".into()),
+            (Resolved, "n1".into()),
+            (Firing, "n2".into()),
+            (Resolved, "n2".into()),
+            (Firing, "n3".into()),
+        ]
+    );
+    let ids: BTreeSet<&str> = sent.iter().map(|n| n.id.as_str()).collect();
+    assert_eq!(ids.len(), sent.len(), "one id per notification: {sent:#?}");
+    // The count survives a snapshot: a restored policy does not reuse an id either.
+    let json = serde_json::to_string(&policy.snapshot()).unwrap();
+    let mut restored = AlertPolicy::restore(config(), serde_json::from_str(&json).unwrap());
+    let mut more = restored.on_event(&created(100, storyline(4, Severity::High, Growing)));
+    more.extend(restored.on_event(&merged(100, 4, 3)));
+    more.extend(restored.on_event(&event(100, claim(7, 4))));
+    more.extend(restored.flush());
+    assert!(more
+        .iter()
+        .any(|n| n.alert.narrative_id == NarrativeId(7) && n.kind == Firing));
+    for n in &more {
+        assert!(!ids.contains(n.id.as_str()), "{} reused", n.id);
+    }
 }
 
 /// Issue 8, row 3: on random streams of storylines and claims, a claim only ever fires

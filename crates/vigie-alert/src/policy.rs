@@ -237,6 +237,12 @@ struct AlertEntry {
     /// waiting out a cooldown of its own.
     #[serde(default)]
     waive_cooldown: bool,
+    /// How many earlier firings of this alert started in the same second as the current
+    /// one (a claim carried through two storyline merges in one second fires three times):
+    /// it tells their notification ids apart. 0 for nearly every firing, which keeps the
+    /// ids of older versions (and of snapshots written by them).
+    #[serde(default)]
+    same_start_firings: u32,
 }
 
 impl AlertEntry {
@@ -613,6 +619,7 @@ impl AlertPolicy {
                             firing_notified: false,
                             last_notification: None,
                             waive_cooldown: false,
+                            same_start_firings: 0,
                         },
                     );
                 }
@@ -633,6 +640,14 @@ impl AlertPolicy {
     fn fire(&mut self, key: &str, at: DateTime<Utc>) {
         let entry = self.entries.get_mut(key).expect("caller checked");
         entry.firing = true;
+        let same_second = entry
+            .starts_at
+            .is_some_and(|before| before.timestamp() == at.timestamp());
+        entry.same_start_firings = if same_second {
+            entry.same_start_firings + 1
+        } else {
+            0
+        };
         entry.starts_at = Some(at);
         entry.ends_at = None;
         entry.sequence = 0;
@@ -709,18 +724,14 @@ impl AlertPolicy {
                 .map(|p| narrative_title(&p.narrative).to_owned())
         });
         let entry = self.entries.get_mut(key).expect("caller checked");
-        let id = format!(
-            "vigie_{}",
-            sha256_hex(
-                &[
-                    &entry.fingerprint,
-                    &starts_at.timestamp().to_string(),
-                    kind.as_str(),
-                    &sequence.to_string(),
-                ],
-                24,
-            )
-        );
+        let starts = starts_at.timestamp().to_string();
+        let sequence_text = sequence.to_string();
+        let restart = format!("#{}", entry.same_start_firings);
+        let mut parts: Vec<&str> = vec![&entry.fingerprint, &starts, kind.as_str(), &sequence_text];
+        if entry.same_start_firings > 0 {
+            parts.push(&restart);
+        }
+        let id = format!("vigie_{}", sha256_hex(&parts, 24));
         let alert = build_alert(
             AlertFrame {
                 config,

@@ -146,15 +146,19 @@ pub struct Webhooks {
     pub delivered: Alerts,
 }
 
+/// One notification's place in its alert's life: fingerprint, firing start, storyline,
+/// kind, sequence.
+type StateChange = (String, String, String, String, u64);
+
 /// Checks every request the receiver got: signed with [`SECRET`], one body per
-/// `webhook-id` and one id per body and per state change (alert, kind, sequence), every
+/// `webhook-id` and one id per body and per state change ([`StateChange`]), every
 /// id attempted also delivered; returns the delivered notifications and failures found.
 pub fn check_webhooks(receiver: &WebhookReceiver) -> (Webhooks, Vec<String>) {
     let requests = receiver.requests();
     let mut failures = Vec::new();
     let mut body_of: BTreeMap<String, Vec<u8>> = BTreeMap::new();
     let mut id_of_body: BTreeMap<Vec<u8>, String> = BTreeMap::new();
-    let mut id_of_change: BTreeMap<(String, String, u64), String> = BTreeMap::new();
+    let mut id_of_change: BTreeMap<StateChange, String> = BTreeMap::new();
     let mut delivered = Vec::new();
     let mut delivered_ids = BTreeSet::new();
     for request in &requests {
@@ -184,12 +188,15 @@ pub fn check_webhooks(receiver: &WebhookReceiver) -> (Webhooks, Vec<String>) {
         if *other != id {
             failures.push(format!("one body under two ids: {other} and {id}"));
         }
+        // A state change is one alert's n-th notification of one firing (its start) under
+        // one storyline: an alert may legitimately fire again later, or under the storyline
+        // it was merged into.
+        let text = |value: &Value| value.as_str().unwrap_or_default().to_owned();
         let change = (
-            data["alert"]["fingerprint"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            data["kind"].as_str().unwrap_or_default().to_owned(),
+            text(&data["alert"]["fingerprint"]),
+            text(&data["alert"]["starts_at"]),
+            text(&data["alert"]["labels"]["storyline"]),
+            text(&data["kind"]),
             data["sequence"].as_u64().unwrap_or(u64::MAX),
         );
         let other = id_of_change.entry(change.clone()).or_insert(id.clone());

@@ -91,6 +91,28 @@ PIPELINE = [
     panel(10, "Event time behind wall clock",
           [(f"time() - max(vigie_index_newest_event_time_seconds{{{I}}})", "seconds behind")], 6, 32, w=6, h=4,
           kind="stat", unit="s", desc="Large during replays of old data."),
+    panel(11, "Event time: posts held ahead, released early, late",
+          [(f"sum(rate(vigie_detector_posts_held_ahead_total{{{I}}}[5m]))", "held ahead"),
+           (f"sum(rate(vigie_detector_reorder_forced_total{{{I}}}[5m]))", "released early"),
+           (f"sum(rate(vigie_detector_late_posts_total{{{I}}}[5m]))", "late")], 12, 32, unit="ops",
+          desc="Posts far ahead of their partition's watermark (held until corroborated), posts the full reorder "
+               "buffer released before the watermark, and posts that came after their window closed (counted "
+               "late). All should stay near zero; a steady rate means a producer clock is off or a partition lags."),
+    panel(12, "Reorder buffer", [(f"sum(vigie_detector_reorder_buffered_posts{{{I}}})", "posts")], 0, 36, w=6, h=4,
+          kind="stat", unit="none",
+          desc="Posts waiting in the event-time reorder buffer for the watermark ([detect.event_time])."),
+    panel(13, "Watermark behind wall clock",
+          [(f"time() - max(vigie_detector_watermark_seconds{{{I}}})", "seconds behind")], 6, 36, w=6, h=4,
+          kind="stat", unit="s",
+          desc="How far the detector's event time (the minimum over the partitions' watermarks) is behind now. "
+               "Large during replays of old data."),
+    panel(14, "Freshness: produced to searchable / to detection (p99)",
+          [(f"histogram_quantile(0.99, sum by (le) ({rate('vigie_index_produce_to_searchable_seconds_bucket')}))",
+            "searchable p99"),
+           (f"histogram_quantile(0.99, sum by (le) ({rate('vigie_detect_produce_to_detection_seconds_bucket')}))",
+            "detection p99")], 0, 40, unit="s",
+          desc="From each post's Kafka message timestamp to the index commit that made it searchable, and to "
+               "its hand-off to the detector. Grows when the pipeline falls behind the stream."),
 ]
 
 NARRATIVES = [

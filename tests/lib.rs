@@ -867,6 +867,11 @@ impl VigieProcess {
         std::fs::read_to_string(&self.log_path).unwrap_or_else(|err| format!("(no log: {err})"))
     }
 
+    /// Its process id while it runs (for /proc readings such as peak memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// `GET path` on its HTTP port.
     pub fn get(&self, path: &str) -> Option<(u16, String)> {
         http_get(self.http_port, path)

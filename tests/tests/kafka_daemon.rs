@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use vigie_tests::{free_port, http_get, vigie_binary, Record, TestBroker};
+use vigie_tests::{free_port, http_get, metric_sum, vigie_binary, Record, TestBroker};
 
 /// A running daemon, killed on drop; its log goes to a file for failure messages.
 struct Daemon {
@@ -287,6 +287,27 @@ async fn produced_posts_are_indexed_once_and_bad_ones_dead_lettered() -> anyhow:
         metrics.contains(r#"vigie_source_messages_consumed_total{topic="posts"} 304"#),
         "{metrics}"
     );
+    // Freshness, from the messages' produce timestamps: each valid post (the repeat too)
+    // observed once when searchable and once when handed to detection, within the test.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, metrics) = daemon.get("/metrics").context("metrics")?;
+        let count = |name: &str| metric_sum(&metrics, &format!("{name}_count"), &[]);
+        let within_a_minute =
+            |name: &str| metric_sum(&metrics, &format!("{name}_bucket"), &[("le", "60")]);
+        let names = [
+            "vigie_index_produce_to_searchable_seconds",
+            "vigie_detect_produce_to_detection_seconds",
+        ];
+        if names
+            .iter()
+            .all(|name| count(name) == 301.0 && within_a_minute(name) == 301.0)
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "freshness histograms: {metrics}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     let (status, ready) = daemon.get("/readyz").context("readyz")?;
     assert_eq!(status, 200, "{ready}");
 

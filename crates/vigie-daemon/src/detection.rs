@@ -31,8 +31,8 @@ use vigie_alert::{
     AlertConfig, AlertDelivery, AlertError, AlertView, PolicySnapshot, SilenceRequest, SilenceView,
 };
 use vigie_detect::{
-    Detector, DetectorConfig, DetectorCounters, DetectorSnapshot, EventTimeOrderer,
-    OrdererCounters, OrdererSnapshot, PartitionKey, Released, WatchEntry,
+    Detector, DetectorConfig, DetectorCounters, DetectorSnapshot, DetectorSnapshotRef,
+    EventTimeOrderer, OrdererCounters, OrdererSnapshot, PartitionKey, Released, WatchEntry,
 };
 use vigie_domain::{
     AnalyzedPost, Checkpoint, Narrative, NarrativeEvent, NarrativeEventKind, Origin,
@@ -99,6 +99,17 @@ struct StateSnapshot {
     /// Watermarks and the posts waiting for them (issue 8); absent in older snapshots,
     /// which start with fresh watermarks.
     #[serde(default)]
+    event_time: Option<OrdererSnapshot<Arc<AnalyzedPost>>>,
+}
+
+/// A [`StateSnapshot`] to write, with the detector's state borrowed rather than copied
+/// (the same fields in the same order: it reads back as a `StateSnapshot`).
+#[derive(Serialize)]
+#[serde(rename = "StateSnapshot")]
+struct StateSnapshotRef<'a> {
+    detector: DetectorSnapshotRef<'a>,
+    alerts: PolicySnapshot,
+    recent_posts: Vec<vigie_alert::PostRef>,
     event_time: Option<OrdererSnapshot<Arc<AnalyzedPost>>>,
 }
 
@@ -631,10 +642,8 @@ impl Detection {
         let Some(path) = &self.snapshot_path else {
             return Ok(());
         };
-        let mut detector: DetectorSnapshot = self.detector.snapshot();
-        detector.checkpoint = checkpoint.clone();
-        let snapshot = StateSnapshot {
-            detector,
+        let snapshot = StateSnapshotRef {
+            detector: self.detector.snapshot_ref(checkpoint),
             alerts: self.alerting.policy().snapshot(),
             recent_posts: self.alerting.recent_posts(),
             event_time: Some(self.orderer.snapshot()),

@@ -7,6 +7,8 @@ use prometheus::{
     Encoder, GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
+use std::time::SystemTime;
+
 use vigie_domain::RejectReason;
 
 /// Every metric the daemon exports.
@@ -23,6 +25,11 @@ pub struct Metrics {
     pub index_documents: IntGauge,
     /// Index commit latency.
     pub commit_duration: Histogram,
+    /// Wall time from a post's Kafka message timestamp to the index commit that made it
+    /// searchable.
+    pub produce_to_searchable: Histogram,
+    /// Wall time from a post's Kafka message timestamp to its hand-off to the detector.
+    pub produce_to_detection: Histogram,
     /// Posts deleted by retention.
     pub retention_deleted: IntCounter,
     /// Consumer lag per topic and partition.
@@ -81,6 +88,30 @@ pub struct Metrics {
     pub http_requests_rejected: IntCounterVec,
 }
 
+/// Buckets of the produce-to-searchable and produce-to-detection histograms, in seconds:
+/// fine around the 2 s a reader expects a post to be searchable in, coarse for a backlog.
+const FRESHNESS_BUCKETS: [f64; 16] = [
+    0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 7200.0,
+];
+
+/// Observes, for each wall-clock time in `produced_at_ms`, the seconds from it to now
+/// (clamped at 0: a producer's clock may run ahead of this machine's).
+pub fn observe_since_produced(histogram: &Histogram, produced_at_ms: &[i64]) {
+    if produced_at_ms.is_empty() {
+        return;
+    }
+    // Freshness is wall time by definition: the producer stamped each message with its
+    // clock. Nothing detection decides reads it.
+    #[allow(clippy::disallowed_methods)]
+    let now = SystemTime::now();
+    let now_ms = now
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    for &ms in produced_at_ms {
+        histogram.observe(now_ms.saturating_sub(ms).max(0) as f64 / 1e3);
+    }
+}
+
 /// The `what` label values of `vigie_storage_write_errors_total`.
 pub const STORAGE_WHATS: [&str; 3] = ["index", "snapshot", "outbox"];
 
@@ -108,6 +139,22 @@ impl Metrics {
             commit_duration: Histogram::with_opts(
                 HistogramOpts::new("vigie_index_commit_duration_seconds", "Index commit latency.")
                     .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
+            )
+            .unwrap(),
+            produce_to_searchable: Histogram::with_opts(
+                HistogramOpts::new(
+                    "vigie_index_produce_to_searchable_seconds",
+                    "Wall time from each post's Kafka message timestamp (producer or broker clock) to the index commit that made it searchable.",
+                )
+                .buckets(FRESHNESS_BUCKETS.to_vec()),
+            )
+            .unwrap(),
+            produce_to_detection: Histogram::with_opts(
+                HistogramOpts::new(
+                    "vigie_detect_produce_to_detection_seconds",
+                    "Wall time from each post's Kafka message timestamp to its hand-off to the detector (alerts are decided from there, once event time passes the reorder bound).",
+                )
+                .buckets(FRESHNESS_BUCKETS.to_vec()),
             )
             .unwrap(),
             retention_deleted: IntCounter::new("vigie_index_retention_deleted_total", "Posts deleted by retention.").unwrap(),
@@ -259,6 +306,8 @@ impl Metrics {
             Box::new(metrics.posts_indexed.clone()),
             Box::new(metrics.index_documents.clone()),
             Box::new(metrics.commit_duration.clone()),
+            Box::new(metrics.produce_to_searchable.clone()),
+            Box::new(metrics.produce_to_detection.clone()),
             Box::new(metrics.retention_deleted.clone()),
             Box::new(metrics.consumer_lag.clone()),
             Box::new(metrics.queue_depth.clone()),

@@ -202,6 +202,7 @@ pub async fn run_pipeline<S: Source>(
                         checkpoint: batch.checkpoint,
                         partition_events: batch.partition_events,
                         read_at: Instant::now(),
+                        produced_at_ms: batch.produced_at_ms,
                     };
                     tokio::select! {
                         _ = shutdown.cancelled() => {

@@ -191,6 +191,20 @@ pub struct DetectorSnapshot {
     state: DetectorState,
 }
 
+/// The detector's state borrowed for writing: serializes exactly as a
+/// [`DetectorSnapshot`] (same fields, same order, so it reads back as one) without the
+/// deep copy [`Detector::snapshot`] makes. A snapshot written from a copy held the state
+/// twice at each write: the Kafka path's peak memory.
+#[derive(Debug, Serialize)]
+#[serde(rename = "DetectorSnapshot")]
+pub struct DetectorSnapshotRef<'a> {
+    /// As [`DetectorSnapshot::checkpoint`].
+    pub checkpoint: &'a Checkpoint,
+    /// As [`DetectorSnapshot::watchlists`].
+    pub watchlists: Vec<WatchEntry>,
+    state: &'a DetectorState,
+}
+
 /// Detects emerging narratives in an event-time-ordered stream of analyzed posts; see
 /// the module docs.
 #[derive(Debug)]
@@ -447,6 +461,17 @@ impl Detector {
             checkpoint: Checkpoint::new(),
             watchlists: self.watchlists.list(),
             state: self.state.clone(),
+        }
+    }
+
+    /// Returns the state borrowed, covering `checkpoint`, to serialize in place (see
+    /// [`DetectorSnapshotRef`]); it reads back with [`Detector::restore`] as a
+    /// [`DetectorSnapshot`].
+    pub fn snapshot_ref<'a>(&'a self, checkpoint: &'a Checkpoint) -> DetectorSnapshotRef<'a> {
+        DetectorSnapshotRef {
+            checkpoint,
+            watchlists: self.watchlists.list(),
+            state: &self.state,
         }
     }
 

@@ -55,7 +55,7 @@ mod watchlist;
 mod watermark;
 
 pub use config::{ClaimConfig, DetectorConfig, EventTimeConfig, SlowScaleConfig};
-pub use detector::{Detector, DetectorCounters, DetectorSnapshot};
+pub use detector::{Detector, DetectorCounters, DetectorSnapshot, DetectorSnapshotRef};
 pub use error::DetectError;
 pub use watchlist::{WatchEntry, Watchlists};
 pub use watermark::{

@@ -97,6 +97,10 @@ pub struct SourceBatch {
     /// they happened among the posts; empty for sources without partitions. Event time
     /// needs them: a partition at its end or revoked no longer holds the watermark.
     pub partition_events: Vec<PartitionEvent>,
+    /// When its posts were produced, by the wall clock (Kafka message timestamps, ms since
+    /// the epoch), for each post whose message carried one; empty for files. Only the
+    /// freshness metrics read them: event time is the post's own `created_at`.
+    pub produced_at_ms: Vec<i64>,
 }
 
 /// A change of one partition a source reads, placed among the posts of its batch.

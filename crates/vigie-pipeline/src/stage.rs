@@ -47,6 +47,8 @@ pub struct Batch<T> {
     pub partition_events: Vec<PartitionEvent>,
     /// When the source loop handed the batch on: the start of its freshness latency.
     pub read_at: Instant,
+    /// When its posts were produced (see [`SourceBatch::produced_at_ms`](crate::SourceBatch)).
+    pub produced_at_ms: Vec<i64>,
 }
 
 impl<T> Batch<T> {
@@ -57,6 +59,7 @@ impl<T> Batch<T> {
             checkpoint: self.checkpoint,
             partition_events: self.partition_events,
             read_at: self.read_at,
+            produced_at_ms: self.produced_at_ms,
         }
     }
 }
@@ -325,6 +328,7 @@ mod tests {
             checkpoint,
             partition_events: Vec::new(),
             read_at: Instant::now(),
+            produced_at_ms: Vec::new(),
         }
     }
 

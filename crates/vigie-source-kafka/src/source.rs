@@ -285,7 +285,12 @@ impl PendingBatch {
             Some(payload) => decode_post(payload, limits, origin()),
         };
         match decoded {
-            Ok(post) => self.batch.posts.push(post),
+            Ok(post) => {
+                self.batch.posts.push(post);
+                if let Some(ms) = message.timestamp().to_millis() {
+                    self.batch.produced_at_ms.push(ms);
+                }
+            }
             Err(rejection) => {
                 let origin = origin();
                 if let Some(suppressed) = reject_log.allow(std::time::Instant::now(), LOG_INTERVAL)

@@ -126,6 +126,10 @@ impl Stage for DetectStage {
             self.detection.observe(post);
         }
         self.detection.partition_events(partition_events);
+        crate::metrics::observe_since_produced(
+            &self.metrics.produce_to_detection,
+            &batch.produced_at_ms,
+        );
         if !batch.checkpoint.is_empty() {
             self.detection.note_observed(&batch.checkpoint);
             self.unreported = true;

@@ -49,6 +49,8 @@ pub struct IndexStage {
     uncommitted_posts: Vec<Arc<AnalyzedPost>>,
     /// When each batch not yet committed was read.
     uncommitted_batches: Vec<Instant>,
+    /// When the posts not yet committed were produced (Kafka timestamps, ms).
+    uncommitted_produced_at_ms: Vec<i64>,
     /// Index writes failing, while they do.
     outage: StorageOutage,
     outcome: IndexOutcome,
@@ -64,6 +66,7 @@ impl IndexStage {
             uncommitted_offsets: false,
             uncommitted_posts: Vec::new(),
             uncommitted_batches: Vec::new(),
+            uncommitted_produced_at_ms: Vec::new(),
             outage: StorageOutage::new("index"),
             outcome: IndexOutcome::default(),
         }
@@ -141,6 +144,11 @@ impl IndexStage {
             "index committed"
         );
         let committed = Instant::now();
+        crate::metrics::observe_since_produced(
+            &self.metrics.produce_to_searchable,
+            &self.uncommitted_produced_at_ms,
+        );
+        self.uncommitted_produced_at_ms.clear();
         for read_at in self.uncommitted_batches.drain(..) {
             if self.outcome.batch_latencies.len() < MAX_LATENCY_SAMPLES {
                 self.outcome
@@ -165,6 +173,8 @@ impl Stage for IndexStage {
         _: &mut Outlet<()>,
     ) -> anyhow::Result<()> {
         self.uncommitted_batches.push(batch.read_at);
+        self.uncommitted_produced_at_ms
+            .extend_from_slice(&batch.produced_at_ms);
         let count = batch.items.len() as u64;
         for post in batch.items {
             if !self.outage.is_failing() {

@@ -305,9 +305,16 @@ fn snapshot_restore_continue_equals_an_uninterrupted_run() {
     for post in &posts[..split] {
         events_resumed.extend(first.observe(post));
     }
-    let bytes = rmp_serde::to_vec_named(&first.snapshot()).unwrap();
+    // Written as the daemon writes it, from the borrowed state: the bytes of a copy.
+    let mut checkpoint = vigie_domain::Checkpoint::new();
+    checkpoint.advance("posts", 0, 42);
+    let bytes = rmp_serde::to_vec_named(&first.snapshot_ref(&checkpoint)).unwrap();
+    let mut copied = first.snapshot();
+    copied.checkpoint = checkpoint.clone();
+    assert_eq!(bytes, rmp_serde::to_vec_named(&copied).unwrap());
     drop(first);
     let snapshot: DetectorSnapshot = rmp_serde::from_slice(&bytes).unwrap();
+    assert_eq!(snapshot.checkpoint, checkpoint);
     let mut resumed = Detector::restore(small_config(), analyzer.clone(), snapshot).unwrap();
     for post in &posts[split..] {
         events_resumed.extend(resumed.observe(post));

@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 use vigie_domain::{Secret, Severity};
 
-use crate::content::AlertSeverity;
 use crate::error::AlertError;
 use crate::signing::WebhookSecret;
+use vigie_domain::alert::AlertSeverity;
 
 /// `[alert]`: when narratives become alerts, what alerts say and where they go.
 #[derive(Debug, Clone, Serialize, Deserialize)]

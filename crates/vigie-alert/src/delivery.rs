@@ -42,11 +42,11 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::config::{AlertConfig, DeliveryConfig, SinkConfig, SinkKind};
-use crate::content::AlertSeverity;
 use crate::error::AlertError;
 use crate::format;
-use crate::policy::{Notification, NotificationKind};
 use crate::signing::WebhookSecret;
+use vigie_domain::alert::AlertSeverity;
+use vigie_domain::alert::{Notification, NotificationKind};
 
 mod journal;
 
@@ -645,7 +645,7 @@ pub fn routes_to(sink: &SinkConfig, notification: &Notification) -> bool {
     if alert.severity < sink.min_severity {
         return false;
     }
-    if alert.level == crate::content::NarrativeLevel::Claim
+    if alert.level == vigie_domain::alert::NarrativeLevel::Claim
         && matches!(sink.kind, SinkKind::Slack | SinkKind::Teams)
     {
         let news = match notification.kind {
@@ -1041,7 +1041,10 @@ async fn send(
         message: format!(
             "HTTP {status}: {}",
             // Scrubbed before truncation, so that no prefix of a secret survives.
-            crate::content::truncate_chars(&vigie_domain::scrub(body.trim(), sink.secrets()), 200)
+            vigie_domain::alert::truncate_chars(
+                &vigie_domain::scrub(body.trim(), sink.secrets()),
+                200
+            )
         ),
         retryable,
         retry_after,

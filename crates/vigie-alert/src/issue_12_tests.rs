@@ -10,7 +10,7 @@ use vigie_domain::Secret;
 use crate::config::{AlertConfig, DeliveryConfig, SinkConfig, SinkKind};
 use crate::delivery::{AlertDelivery, Outbox, DEAD_LETTER_FILE, JOURNAL_FILE};
 use crate::format::tests::notification;
-use crate::policy::NotificationKind;
+use vigie_domain::alert::NotificationKind;
 
 /// A recognisable path token: what a Slack webhook's secret part looks like.
 const TOKEN: &str = "T0VIGIE/B0VIGIE/xoxb-issue12-leaktoken";

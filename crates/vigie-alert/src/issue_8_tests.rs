@@ -13,11 +13,13 @@ use vigie_domain::{
 };
 
 use crate::config::{AlertConfig, DeliveryConfig, SinkConfig, SinkKind};
-use crate::content::{tests::narrative, AlertStatus, NarrativeLevel};
+use crate::content::tests::narrative;
 use crate::delivery::{routes_to, AlertDelivery, Outbox};
 use crate::format;
-use crate::policy::{backtest, AlertPolicy, AlertState, Notification, NotificationKind};
+use crate::policy::{backtest, AlertPolicy, AlertState};
 use crate::silence::{Matcher, SilenceRequest};
+use vigie_domain::alert::{AlertStatus, NarrativeLevel};
+use vigie_domain::alert::{Notification, NotificationKind};
 
 use NarrativeStatus::{Fading, Growing};
 use NotificationKind::{Firing, Resolved};

@@ -37,20 +37,19 @@ mod issue_12_tests;
 mod issue_8_tests;
 
 pub use config::{AlertConfig, AlertRule, DeliveryConfig, SeverityTiers, SinkConfig, SinkKind};
-pub use content::{
-    narrative_search_query, narrative_title, Alert, AlertSeverity, AlertStatus, NarrativeLevel,
-    PostLookup, PostRef,
-};
+pub use content::{narrative_search_query, narrative_title, PostLookup};
 pub use delivery::{
     parse_journal, routes_to, AlertDelivery, DeliveryObserver, DeliveryOutcome, DeliveryStats,
     JournalRecord, Outbox, ParsedJournal, PendingDelivery, SinkStats,
 };
 pub use error::AlertError;
-pub use policy::{
-    backtest, fingerprint, AlertPolicy, AlertState, AlertView, Notification, NotificationKind,
-    NotificationRecord, PolicySnapshot,
-};
+pub use policy::{backtest, fingerprint, AlertPolicy, AlertState, AlertView, PolicySnapshot};
 pub use signing::{pseudonymize, verify_standard_webhook, WebhookSecret};
 pub use silence::{
     Matcher, Silence, SilenceConfig, SilenceRequest, SilenceState, SilenceView, Silences,
+};
+/// The alert nouns, defined in `vigie-domain` since delivery takes them too.
+pub use vigie_domain::alert::{
+    Alert, AlertSeverity, AlertStatus, NarrativeLevel, Notification, NotificationKind,
+    NotificationRecord, PostRef,
 };

@@ -41,103 +41,19 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
+use vigie_domain::alert::{
+    AlertSeverity, AlertStatus, NarrativeLevel, Notification, NotificationKind, NotificationRecord,
+};
 use vigie_domain::{Narrative, NarrativeEvent, NarrativeEventKind, NarrativeId, NarrativeStatus};
 
 use crate::config::{AlertConfig, AlertRule};
-use crate::content::{
-    alert_labels, build_alert, narrative_title, Alert, AlertFrame, AlertSeverity, AlertStatus,
-    NarrativeLevel, PostLookup,
-};
+use crate::content::{alert_labels, build_alert, narrative_title, AlertFrame, PostLookup};
 use crate::error::AlertError;
 use crate::signing::sha256_hex;
 use crate::silence::{SilenceRequest, Silences};
 
 pub mod hierarchy;
 mod step;
-
-/// What a notification tells about its alert.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NotificationKind {
-    /// The alert started firing (or a silence on a firing alert ended).
-    Firing,
-    /// A firing alert changed severity or grew materially.
-    Updated,
-    /// A firing alert, re-sent on the renotify cadence.
-    Renotify,
-    /// The alert resolved.
-    Resolved,
-}
-
-impl NotificationKind {
-    /// Returns the kind as a lowercase word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NotificationKind::Firing => "firing",
-            NotificationKind::Updated => "updated",
-            NotificationKind::Renotify => "renotify",
-            NotificationKind::Resolved => "resolved",
-        }
-    }
-}
-
-/// One message about one alert, for every sink that takes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Notification {
-    /// Stable id of this state change (`vigie_` + 24 hex digits): the same after a restart
-    /// and on every retry, so receivers de-duplicate on it (`webhook-id`).
-    pub id: String,
-    /// What happened.
-    pub kind: NotificationKind,
-    /// Position among the notifications of this alert episode, from 0.
-    pub sequence: u64,
-    /// Event time of the change.
-    pub at: DateTime<Utc>,
-    /// Notifications released together about one storyline (its own and its claims')
-    /// share this key (`g<release time>-<storyline>`); sinks that can send them as one
-    /// message do.
-    pub group_key: String,
-    /// The alert was acknowledged (only on re-notifications).
-    pub acked: bool,
-    /// On an update that changed the severity, the severity before (Alertmanager needs
-    /// it to resolve the alert under its old labels).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub previous_severity: Option<AlertSeverity>,
-    /// A claim's resolve sent because its storyline resolved (in the same group): chat
-    /// sinks show it inside the storyline's message, not on its own.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub with_parent: bool,
-    /// The alert's content at that time.
-    pub alert: Alert,
-}
-
-impl Notification {
-    /// Returns the alert's fingerprint.
-    pub fn fingerprint(&self) -> &str {
-        &self.alert.fingerprint
-    }
-
-    /// Returns firing or resolved.
-    pub fn status(&self) -> AlertStatus {
-        self.alert.status
-    }
-
-    /// Returns storyline or claim.
-    pub fn level(&self) -> NarrativeLevel {
-        self.alert.level
-    }
-}
-
-/// The latest notification of an alert, for the API.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct NotificationRecord {
-    /// Its id.
-    pub id: String,
-    /// Its kind.
-    pub kind: NotificationKind,
-    /// Its event time.
-    pub at: DateTime<Utc>,
-}
 
 /// Where an alert is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

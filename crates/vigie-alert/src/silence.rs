@@ -325,7 +325,7 @@ impl Silences {
             if !self.compiled.contains_key(&matcher.value) {
                 let regex = anchored(&matcher.value, config.max_regex_bytes).map_err(|source| {
                     AlertError::SilenceRegex {
-                        pattern: crate::content::truncate_chars(&matcher.value, 100),
+                        pattern: vigie_domain::alert::truncate_chars(&matcher.value, 100),
                         source,
                     }
                 })?;

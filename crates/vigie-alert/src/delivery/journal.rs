@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{DeliveryOutcome, PendingDelivery};
 use crate::error::AlertError;
-use crate::policy::Notification;
+use vigie_domain::alert::Notification;
 
 /// Longest journal line read as a record (8 MiB, far above any notification); longer
 /// lines are skipped as corrupt without being held in memory whole.
@@ -186,9 +186,9 @@ pub(super) fn encode_pending(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::TermEvidence;
     use crate::format::tests::notification;
-    use crate::policy::NotificationKind;
+    use vigie_domain::alert::NotificationKind;
+    use vigie_domain::alert::TermEvidence;
 
     fn accept(seq: u64) -> Vec<u8> {
         let record = JournalRecord::Accept {

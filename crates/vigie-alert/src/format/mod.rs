@@ -8,8 +8,8 @@ pub mod teams;
 
 use serde_json::{json, Value};
 
-use crate::content::Alert;
-use crate::policy::Notification;
+use vigie_domain::alert::Alert;
+use vigie_domain::alert::Notification;
 
 /// Returns the generic webhook body, in the Standard Webhooks payload shape:
 /// `{"type": "vigie.alert.<kind>", "timestamp": <event time>, "data": <notification>}`.
@@ -88,8 +88,9 @@ pub(crate) mod tests {
     use vigie_domain::Severity;
 
     use crate::config::AlertConfig;
-    use crate::content::{build_alert, AlertFrame, AlertSeverity, AlertStatus, PostRef};
-    use crate::policy::{Notification, NotificationKind};
+    use crate::content::{build_alert, AlertFrame};
+    use vigie_domain::alert::{AlertSeverity, AlertStatus, PostRef};
+    use vigie_domain::alert::{Notification, NotificationKind};
 
     /// Returns a notification about narrative `id` as the policy would build it.
     pub(crate) fn notification(id: u64, kind: NotificationKind) -> Notification {

@@ -25,7 +25,7 @@ use vigie_domain::alert::{
 use vigie_domain::{Narrative, NarrativeId, TokenKind};
 
 use crate::config::{AlertConfig, AlertRule};
-use crate::signing::pseudonymize;
+use crate::fingerprint::pseudonymize;
 
 /// Finds a post by id (in the daemon: the search index). Called from the thread that
 /// runs the policy, once per cited post and notification, so it should be quick.
@@ -313,68 +313,10 @@ pub(crate) fn url_encode(text: &str) -> String {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use vigie_domain::{CoordinationEvidence, NarrativeStatus, Severity, TermSignal};
-
-    /// Returns a narrative for tests: growing, `severity`, `growth_ratio`.
-    pub(crate) fn narrative(id: u64, severity: Severity, growth_ratio: f64) -> Narrative {
-        let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
-        Narrative {
-            id: NarrativeId(id),
-            parent: None,
-            label: format!("kochfarms #hoax{id}"),
-            headline: String::new(),
-            terms: vec![
-                TermSignal {
-                    term: "kochfarm".into(),
-                    kind: TokenKind::Word,
-                    z: 12.5,
-                    posts_in_window: 80.0,
-                    baseline_mean: 2.0,
-                    baseline_std: 1.0,
-                    narrative_posts: 300,
-                },
-                TermSignal {
-                    term: "kochfarms".into(),
-                    kind: TokenKind::Hashtag,
-                    z: 9.1,
-                    posts_in_window: 60.0,
-                    baseline_mean: 1.0,
-                    baseline_std: 1.0,
-                    narrative_posts: 200,
-                },
-            ],
-            hashtags: vec!["kochfarms".into()],
-            first_seen: at,
-            last_seen: at,
-            status: NarrativeStatus::Growing,
-            severity,
-            severity_reasons: vec!["growth 9.4× baseline".into()],
-            posts_total: 312,
-            posts_in_window: 94.0,
-            baseline_posts_per_window: 10.0,
-            growth_ratio,
-            growth_z: 8.0,
-            distinct_authors: 57,
-            anonymous_posts: 0,
-            engagement: 0,
-            languages: vec![("en".into(), 300), ("fr".into(), 10), ("ru".into(), 2)],
-            member_post_ids: vec!["p1".into(), "p2".into()],
-            window_post_ids: vec!["p2".into()],
-            representative_post_ids: (1..=7).map(|i| format!("p{i}")).collect(),
-            representatives: Vec::new(),
-            coordination: CoordinationEvidence {
-                score: 0.4,
-                known_author_posts: 300,
-                near_duplicate_share: 0.3,
-                top_accounts: vec![("troll_1".into(), 40), ("troll_2".into(), 30)],
-                ..CoordinationEvidence::default()
-            },
-            watch_matches: Vec::new(),
-            merged_ids: Vec::new(),
-        }
-    }
+    use crate::fixtures::narrative;
+    use vigie_domain::Severity;
 
     fn frame<'a>(config: &'a AlertConfig, lookup: Option<&'a PostLookup>) -> AlertFrame<'a> {
         AlertFrame {

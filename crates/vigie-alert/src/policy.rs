@@ -35,7 +35,7 @@
 //! firing did); they are judged by the wall clock, which the caller passes in with
 //! [`AlertPolicy::set_wall_clock`] (the policy reads no clock), so a silence "for the next
 //! hour" holds during a fast replay of old posts too. An ack stops re-notifications until
-//! the alert's severity changes. Delivery is left to [`crate::AlertDelivery`].
+//! the alert's severity changes. Delivery is left to `vigie-alert-delivery`.
 
 use std::collections::BTreeMap;
 
@@ -49,7 +49,7 @@ use vigie_domain::{Narrative, NarrativeEvent, NarrativeEventKind, NarrativeId, N
 use crate::config::{AlertConfig, AlertRule};
 use crate::content::{alert_labels, build_alert, narrative_title, AlertFrame, PostLookup};
 use crate::error::AlertError;
-use crate::signing::sha256_hex;
+use crate::fingerprint::sha256_hex;
 use crate::silence::{SilenceRequest, Silences};
 
 pub mod hierarchy;
@@ -727,23 +727,15 @@ pub fn backtest(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::tests::narrative;
+    use crate::fixtures::{at, narrative, short_timings};
     use crate::silence::{Matcher, SilenceRequest};
     use vigie_domain::Severity;
 
-    fn at(secs: i64) -> DateTime<Utc> {
-        DateTime::from_timestamp(1_700_000_000 + secs, 0).unwrap()
-    }
-
+    /// Short timings, sent at once (no group wait).
     fn config() -> AlertConfig {
         AlertConfig {
-            for_secs: 0,
-            keep_firing_for_secs: 0,
-            resolve_after_secs: 600,
-            cooldown_secs: 3600,
-            renotify_interval_secs: 0,
             group_wait_secs: 0,
-            ..AlertConfig::default()
+            ..short_timings()
         }
     }
 

@@ -18,7 +18,7 @@ use regex::{Regex, RegexBuilder};
 use serde::{Deserialize, Serialize};
 
 use crate::error::AlertError;
-use crate::signing::sha256_hex;
+use crate::fingerprint::sha256_hex;
 
 /// Longest `created_by`, in bytes.
 const MAX_CREATED_BY_BYTES: usize = 256;

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Narrative, NarrativeId, NarrativeStatus};
 
+/// Longest duration any `*_secs` key of `[alert]` may hold: 10 years. Longer values are
+/// typos, and past about 292 billion years they would overflow time arithmetic.
+pub const MAX_DURATION_SECS: u64 = 10 * 365 * 86_400;
+
 /// The `alertname` label of every Vigie alert.
 pub const ALERT_NAME: &str = "VigieNarrative";
 

@@ -263,7 +263,7 @@ fn link(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::tests::notification;
+    use vigie_alert::fixtures::notification;
 
     #[test]
     fn stays_within_slack_limits() {

@@ -103,7 +103,7 @@ pub fn alerts(notifications: &[&Notification], now: DateTime<Utc>, resend_secs: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::tests::notification;
+    use vigie_alert::fixtures::notification;
     use vigie_domain::alert::AlertSeverity;
     use vigie_domain::alert::NotificationKind;
 

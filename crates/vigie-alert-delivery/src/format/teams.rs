@@ -212,7 +212,7 @@ fn open_url(title: &str, url: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::tests::notification;
+    use vigie_alert::fixtures::notification;
     use vigie_domain::alert::NotificationKind;
 
     #[test]

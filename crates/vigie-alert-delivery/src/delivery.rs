@@ -41,8 +41,8 @@ use tokio::sync::{Notify, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::config::{AlertConfig, DeliveryConfig, SinkConfig, SinkKind};
-use crate::error::AlertError;
+use crate::config::{DeliveryConfig, SinkConfig, SinkKind};
+use crate::error::DeliveryError;
 use crate::format;
 use crate::signing::WebhookSecret;
 use vigie_domain::alert::AlertSeverity;
@@ -215,7 +215,7 @@ struct OutboxInner {
 impl OutboxInner {
     /// Appends whole lines (fsync'd when `sync`); on failure cuts what was written, so a
     /// refused record leaves no trace and the journal stays readable.
-    fn append(&mut self, path: &Path, lines: &[u8], sync: bool) -> Result<(), AlertError> {
+    fn append(&mut self, path: &Path, lines: &[u8], sync: bool) -> Result<(), DeliveryError> {
         let mut buffer = Vec::with_capacity(lines.len() + 1);
         if self.torn_tail {
             buffer.push(b'\n');
@@ -265,8 +265,8 @@ impl std::fmt::Debug for Outbox {
     }
 }
 
-fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> AlertError + '_ {
-    move |source| AlertError::OutboxIo {
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> DeliveryError + '_ {
+    move |source| DeliveryError::OutboxIo {
         path: path.to_owned(),
         source,
     }
@@ -277,7 +277,7 @@ impl Outbox {
     /// compacts the journal. Damaged lines (a torn tail after a crash mid-write, garbage)
     /// are skipped, counted ([`Outbox::corrupt_records`]) and logged by line number; the
     /// rest is kept. When compaction fails (a full disk), the journal is kept as it is.
-    pub fn open(dir: impl AsRef<Path>) -> Result<Outbox, AlertError> {
+    pub fn open(dir: impl AsRef<Path>) -> Result<Outbox, DeliveryError> {
         let dir = dir.as_ref().to_owned();
         std::fs::create_dir_all(&dir).map_err(io_error(&dir))?;
         let path = dir.join(JOURNAL_FILE);
@@ -335,7 +335,7 @@ impl Outbox {
         &self,
         notification: &Notification,
         targets: &[String],
-    ) -> Result<Vec<PendingDelivery>, AlertError> {
+    ) -> Result<Vec<PendingDelivery>, DeliveryError> {
         self.enqueue_all(&[(notification.clone(), targets.to_vec())])
     }
 
@@ -344,7 +344,7 @@ impl Outbox {
     pub fn enqueue_all(
         &self,
         batch: &[(Notification, Vec<String>)],
-    ) -> Result<Vec<PendingDelivery>, AlertError> {
+    ) -> Result<Vec<PendingDelivery>, DeliveryError> {
         let mut inner = self.inner.lock().expect("outbox lock");
         let accepted_at = wall_now();
         let mut buffer = Vec::new();
@@ -360,7 +360,7 @@ impl Outbox {
                 targets: targets.clone(),
                 notification: Box::new(notification.clone()),
             };
-            serde_json::to_writer(&mut buffer, &record).map_err(AlertError::Encode)?;
+            serde_json::to_writer(&mut buffer, &record).map_err(DeliveryError::Encode)?;
             buffer.push(b'\n');
             accepted.push(PendingDelivery {
                 seq,
@@ -390,7 +390,7 @@ impl Outbox {
         seq: u64,
         target: &str,
         outcome: DeliveryOutcome,
-    ) -> Result<(), AlertError> {
+    ) -> Result<(), DeliveryError> {
         let mut inner = self.inner.lock().expect("outbox lock");
         if let Some(entry) = inner.pending.get_mut(&seq) {
             entry.targets.remove(target);
@@ -403,7 +403,7 @@ impl Outbox {
             target: target.to_owned(),
             outcome,
         };
-        let mut line = serde_json::to_vec(&record).map_err(AlertError::Encode)?;
+        let mut line = serde_json::to_vec(&record).map_err(DeliveryError::Encode)?;
         line.push(b'\n');
         let path = self.dir.join(JOURNAL_FILE);
         inner.append(&path, &line, false)?;
@@ -445,7 +445,7 @@ impl Outbox {
         target: &str,
         attempts: u32,
         reason: &str,
-    ) -> Result<(), AlertError> {
+    ) -> Result<(), DeliveryError> {
         let path = self.dir.join(DEAD_LETTER_FILE);
         let record = DeadLetter {
             dead_at: wall_now(),
@@ -455,7 +455,7 @@ impl Outbox {
             accepted_at: delivery.accepted_at,
             notification: (*delivery.notification).clone(),
         };
-        let mut line = serde_json::to_vec(&record).map_err(AlertError::Encode)?;
+        let mut line = serde_json::to_vec(&record).map_err(DeliveryError::Encode)?;
         line.push(b'\n');
         {
             let _guard = self.inner.lock().expect("outbox lock");
@@ -477,7 +477,7 @@ impl Outbox {
 fn write_compacted(
     dir: &Path,
     pending: &BTreeMap<u64, PendingDelivery>,
-) -> Result<(File, u64), AlertError> {
+) -> Result<(File, u64), DeliveryError> {
     let path = dir.join(JOURNAL_FILE);
     let buffer = journal::encode_pending(pending)?;
     vigie_pipeline::durable_write(&path, &buffer).map_err(io_error(&path))?;
@@ -490,7 +490,7 @@ fn write_compacted(
 
 /// Opens the journal as it is for appending (compaction failed), ending a torn last line
 /// first so the next record starts on a line of its own.
-fn reopen_uncompacted(path: &Path) -> Result<(File, u64), AlertError> {
+fn reopen_uncompacted(path: &Path) -> Result<(File, u64), DeliveryError> {
     let mut journal = OpenOptions::new()
         .create(true)
         .append(true)
@@ -687,15 +687,19 @@ fn target_keys(sink: &SinkConfig) -> Vec<(String, Option<Secret>)> {
 impl AlertDelivery {
     /// Starts one worker per sink endpoint on the current tokio runtime (call it from
     /// within the runtime) and queues what the outbox holds. Pending deliveries for a
-    /// target no longer configured are dead-lettered.
+    /// target no longer configured are dead-lettered. `renotify_interval_secs` is the
+    /// policy's (`[alert] renotify_interval_secs`): Alertmanager is told to keep an alert
+    /// that long past its last re-send.
     pub fn start(
-        config: &AlertConfig,
+        sinks: &[SinkConfig],
+        delivery: &DeliveryConfig,
+        renotify_interval_secs: u64,
         outbox: Outbox,
         observer: Option<Arc<dyn DeliveryObserver>>,
-    ) -> Result<AlertDelivery, AlertError> {
-        config.validate()?;
+    ) -> Result<AlertDelivery, DeliveryError> {
+        crate::config::validate(sinks, delivery)?;
         let mut queues = BTreeMap::new();
-        for sink in &config.sinks {
+        for sink in sinks {
             let secret = if sink.secret.is_empty() {
                 None
             } else {
@@ -709,7 +713,7 @@ impl AlertDelivery {
                             .user_agent(concat!("vigie/", env!("CARGO_PKG_VERSION")))
                             .build()
                             .map_err(|err| {
-                                AlertError::InvalidConfig(format!(
+                                DeliveryError::InvalidConfig(format!(
                                     "alert.sinks.{}: cannot build an HTTP client: {err}",
                                     sink.name
                                 ))
@@ -740,8 +744,8 @@ impl AlertDelivery {
         let shared = Arc::new(Shared {
             outbox,
             queues,
-            delivery: config.delivery.clone(),
-            resend_secs: config.renotify_interval_secs,
+            delivery: delivery.clone(),
+            resend_secs: renotify_interval_secs,
             stats: Arc::new(DeliveryStats::default()),
             observer,
         });
@@ -767,12 +771,12 @@ impl AlertDelivery {
             .values()
             .map(|queue| tokio::spawn(run_worker(shared.clone(), queue.clone())))
             .collect();
-        for sink in &config.sinks {
+        for sink in sinks {
             shared.report_depth(&sink.name);
         }
         Ok(AlertDelivery {
             shared,
-            sinks: config.sinks.clone(),
+            sinks: sinks.to_vec(),
             workers,
         })
     }
@@ -780,7 +784,7 @@ impl AlertDelivery {
     /// Routes notifications to their sinks and accepts them durably into the outbox;
     /// returns the number of (notification, sink endpoint) deliveries queued. Never waits
     /// on the network: callable from any thread, the indexer's included.
-    pub fn deliver(&self, notifications: &[Notification]) -> Result<usize, AlertError> {
+    pub fn deliver(&self, notifications: &[Notification]) -> Result<usize, DeliveryError> {
         let batch: Vec<(Notification, Vec<String>)> = notifications
             .iter()
             .map(|notification| {
@@ -1208,11 +1212,11 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::tests::notification;
     use axum::body::Bytes;
     use axum::extract::State;
     use axum::http::{HeaderMap, StatusCode, Uri};
     use axum::response::{IntoResponse, Response};
+    use vigie_alert::fixtures::notification;
 
     const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
@@ -1293,16 +1297,30 @@ mod tests {
         }
     }
 
-    fn config(sinks: Vec<SinkConfig>, max_age_secs: u64) -> AlertConfig {
-        AlertConfig {
+    /// What [`AlertDelivery::start`] takes besides the outbox.
+    struct Setup {
+        sinks: Vec<SinkConfig>,
+        delivery: DeliveryConfig,
+    }
+
+    fn config(sinks: Vec<SinkConfig>, max_age_secs: u64) -> Setup {
+        Setup {
             sinks,
             delivery: DeliveryConfig {
                 initial_backoff_ms: 20,
                 max_backoff_ms: 100,
                 max_age_secs,
             },
-            ..AlertConfig::default()
         }
+    }
+
+    /// Starts delivery with the policy's default re-notify interval (900 s).
+    fn start(
+        setup: &Setup,
+        outbox: Outbox,
+        observer: Option<Arc<dyn DeliveryObserver>>,
+    ) -> Result<AlertDelivery, DeliveryError> {
+        AlertDelivery::start(&setup.sinks, &setup.delivery, 900, outbox, observer)
     }
 
     fn notifications(count: u64) -> Vec<Notification> {
@@ -1331,7 +1349,7 @@ mod tests {
     async fn receiver_down_then_up_gets_everything_once_signed() {
         let (url, log) = serve(|n| Reply::Status(if n < 4 { 503 } else { 200 })).await;
         let dir = tempfile::tempdir().unwrap();
-        let delivery = AlertDelivery::start(
+        let delivery = start(
             &config(vec![sink("hook", SinkKind::Webhook, &url)], 60),
             Outbox::open(dir.path()).unwrap(),
             None,
@@ -1379,7 +1397,7 @@ mod tests {
         })
         .await;
         let dir = tempfile::tempdir().unwrap();
-        let delivery = AlertDelivery::start(
+        let delivery = start(
             &config(vec![sink("hook", SinkKind::Webhook, &url)], 60),
             Outbox::open(dir.path()).unwrap(),
             None,
@@ -1434,7 +1452,7 @@ mod tests {
         let (down, _) = serve(|_| Reply::Status(503)).await;
         let (refusing, _) = serve(|_| Reply::Status(400)).await;
         let dir = tempfile::tempdir().unwrap();
-        let delivery = AlertDelivery::start(
+        let delivery = start(
             &config(
                 vec![
                     sink("down", SinkKind::Webhook, &down),
@@ -1480,7 +1498,7 @@ mod tests {
         let mut slow = sink("slow", SinkKind::Webhook, &hanging);
         slow.timeout_secs = 30;
         slow.max_concurrency = 1;
-        let delivery = AlertDelivery::start(
+        let delivery = start(
             &config(vec![slow, sink("fast", SinkKind::Webhook, &healthy)], 60),
             Outbox::open(dir.path()).unwrap(),
             None,
@@ -1503,7 +1521,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sent = notifications(2);
         {
-            let delivery = AlertDelivery::start(
+            let delivery = start(
                 &config(vec![sink("hook", SinkKind::Webhook, &down)], 60),
                 Outbox::open(dir.path()).unwrap(),
                 None,
@@ -1524,7 +1542,7 @@ mod tests {
         let outbox = Outbox::open(dir.path()).unwrap();
         assert_eq!(outbox.depth(), 2);
         let (up, up_log) = serve(|_| Reply::Status(200)).await;
-        let delivery = AlertDelivery::start(
+        let delivery = start(
             &config(vec![sink("hook", SinkKind::Webhook, &up)], 60),
             outbox,
             None,
@@ -1560,7 +1578,7 @@ mod tests {
             })
             .collect();
         {
-            let delivery = AlertDelivery::start(
+            let delivery = start(
                 &config(vec![sink("hook", SinkKind::Webhook, &down)], 60),
                 Outbox::open(dir.path()).unwrap(),
                 None,
@@ -1594,7 +1612,7 @@ mod tests {
         assert_eq!(outbox.corrupt_records(), 1);
         assert_eq!(outbox.depth(), 2, "the two complete records are kept");
         let (up, up_log) = serve(|_| Reply::Status(200)).await;
-        let delivery = AlertDelivery::start(
+        let delivery = start(
             &config(vec![sink("hook", SinkKind::Webhook, &up)], 60),
             outbox,
             None,
@@ -1674,7 +1692,7 @@ mod tests {
             return;
         };
         let dir = disk.path().join("outbox");
-        let delivery = AlertDelivery::start(
+        let delivery = start(
             &config(
                 vec![sink("hook", SinkKind::Webhook, "http://127.0.0.1:9")],
                 60,
@@ -1688,7 +1706,7 @@ mod tests {
         delivery.deliver(&sent[..1]).unwrap();
         let filler = disk.fill();
         let err = delivery.deliver(&sent[1..]).unwrap_err();
-        let AlertError::OutboxIo { path, source } = &err else {
+        let DeliveryError::OutboxIo { path, source } = &err else {
             panic!("{err:?}");
         };
         assert_eq!(path, &dir.join(JOURNAL_FILE));
@@ -1720,7 +1738,7 @@ mod tests {
         alertmanager.urls = vec![Secret::new(am1), Secret::new(format!("{am2}/"))];
         let mut file_sink = sink("file", SinkKind::File, "");
         file_sink.path = file.display().to_string();
-        let delivery = AlertDelivery::start(
+        let delivery = start(
             &config(
                 vec![
                     alertmanager,
@@ -1771,7 +1789,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut limited = sink("hook", SinkKind::Webhook, &url);
         limited.rate_limit_per_minute = 600; // one per 100 ms
-        let delivery = AlertDelivery::start(
+        let delivery = start(
             &config(vec![limited], 60),
             Outbox::open(dir.path()).unwrap(),
             None,
@@ -1789,7 +1807,7 @@ mod tests {
         // The firing fails once; the resolve, queued behind it, must wait for it.
         let (url, log) = serve(|n| Reply::Status(if n == 0 { 503 } else { 200 })).await;
         let dir = tempfile::tempdir().unwrap();
-        let delivery = AlertDelivery::start(
+        let delivery = start(
             &config(vec![sink("hook", SinkKind::Webhook, &url)], 60),
             Outbox::open(dir.path()).unwrap(),
             None,
@@ -1814,7 +1832,7 @@ mod tests {
     fn delivery_is_shareable_with_the_indexer_thread() {
         fn shareable<T: Send + Sync>() {}
         shareable::<AlertDelivery>();
-        shareable::<crate::AlertPolicy>();
+        shareable::<vigie_alert::AlertPolicy>();
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::time::Duration;
 use vigie_domain::Secret;
 
 use crate::config::{DeliveryConfig, SinkConfig, SinkKind};
-use crate::delivery::{AlertDelivery, Outbox, DEAD_LETTER_FILE, JOURNAL_FILE};
+use crate::delivery::AlertDelivery;
+use crate::outbox::{Outbox, DEAD_LETTER_FILE, JOURNAL_FILE};
 use vigie_alert::fixtures::notification;
 use vigie_domain::alert::NotificationKind;
 

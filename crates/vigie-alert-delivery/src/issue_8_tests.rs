@@ -14,8 +14,9 @@ use vigie_domain::alert::{NarrativeLevel, Notification, NotificationKind};
 use vigie_domain::{NarrativeEvent, NarrativeId, NarrativeStatus, Secret, Severity};
 
 use crate::config::{DeliveryConfig, SinkConfig, SinkKind};
-use crate::delivery::{routes_to, AlertDelivery, Outbox};
+use crate::delivery::{routes_to, AlertDelivery};
 use crate::format;
+use crate::outbox::Outbox;
 
 use NarrativeStatus::{Fading, Growing};
 use NotificationKind::{Firing, Resolved};

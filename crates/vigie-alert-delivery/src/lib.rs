@@ -16,8 +16,11 @@
 //!
 //! - [`config`]: [`SinkConfig`], [`SinkKind`], [`DeliveryConfig`] (`[[alert.sinks]]`,
 //!   `[alert.delivery]`) and their [`validate`](config::validate).
-//! - [`delivery`]: [`Outbox`] and [`AlertDelivery`].
+//! - [`delivery`]: [`AlertDelivery`], routing ([`routes_to`]) and the workers.
+//! - [`outbox`]: [`Outbox`], the journal on disk and `dead-letter.jsonl`.
+//! - [`sink`]: the [`AlertSink`] contract, one module per sink kind.
 //! - [`format`](mod@format): the request bodies of each sink kind (pure).
+//! - [`stats`]: [`DeliveryStats`] and the [`DeliveryObserver`] for metrics.
 //! - [`signing`]: Standard Webhooks signatures.
 //!
 //! Delivery reads the wall clock, and only for retry delays, `webhook-timestamp` and
@@ -28,7 +31,10 @@ pub mod config;
 pub mod delivery;
 mod error;
 pub mod format;
+pub mod outbox;
 pub mod signing;
+pub mod sink;
+pub mod stats;
 
 #[cfg(test)]
 mod issue_12_tests;
@@ -36,9 +42,11 @@ mod issue_12_tests;
 mod issue_8_tests;
 
 pub use config::{DeliveryConfig, SinkConfig, SinkKind};
-pub use delivery::{
-    parse_journal, routes_to, AlertDelivery, DeliveryObserver, DeliveryOutcome, DeliveryStats,
-    JournalRecord, Outbox, ParsedJournal, PendingDelivery, SinkStats,
-};
+pub use delivery::{routes_to, AlertDelivery};
 pub use error::DeliveryError;
+pub use outbox::{
+    parse_journal, DeliveryOutcome, JournalRecord, Outbox, ParsedJournal, PendingDelivery,
+};
 pub use signing::{verify_standard_webhook, WebhookSecret};
+pub use sink::{AlertSink, SendFailure};
+pub use stats::{DeliveryObserver, DeliveryStats, SinkStats};

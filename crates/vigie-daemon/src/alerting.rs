@@ -510,7 +510,7 @@ mod tests {
         std::fs::create_dir_all(&outbox).unwrap();
         // A record cut inside "é" (0xC3 0xA9), as a crash mid-append leaves it.
         std::fs::write(
-            outbox.join(vigie_alert_delivery::delivery::JOURNAL_FILE),
+            outbox.join(vigie_alert_delivery::outbox::JOURNAL_FILE),
             b"{\"op\":\"accept\",\"seq\":0,\"group_key\":\"r\xC3",
         )
         .unwrap();

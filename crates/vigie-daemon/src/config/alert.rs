@@ -112,6 +112,31 @@ struct PolicyKeys<'m, A> {
     delivery: &'m mut Option<DeliveryConfig>,
 }
 
+/// The keys of `[alert]`, named by an unknown key's error ("expected one of"): the
+/// policy's (checked against `AlertConfig` by a test) and the two taken out.
+const KEYS: &[&str] = &[
+    "external_url",
+    "runbook_url",
+    "rules",
+    "tiers",
+    "for_secs",
+    "keep_firing_for_secs",
+    "resolve_after_secs",
+    "cooldown_secs",
+    "renotify_interval_secs",
+    "growth_change_factor",
+    "group_wait_secs",
+    "resolved_retention_secs",
+    "pseudonymize_accounts",
+    "account_salt",
+    "max_terms",
+    "max_accounts",
+    "max_representative_posts",
+    "sinks",
+    "delivery",
+    "silences",
+];
+
 /// A key of the `[alert]` table: one of the two taken out, or one for the policy.
 enum Key<K> {
     Sinks,
@@ -133,10 +158,11 @@ impl<'de, K: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<'_, K> {
         match key.as_str() {
             "sinks" => Ok(Key::Sinks),
             "delivery" => Ok(Key::Delivery),
-            _ => {
+            known if KEYS.contains(&known) => {
                 let seed = self.seed.take().expect("one seed per key");
                 seed.deserialize(key.into_deserializer()).map(Key::Policy)
             }
+            unknown => Err(de::Error::unknown_field(unknown, KEYS)),
         }
     }
 }
@@ -192,6 +218,22 @@ mod tests {
     }
 
     #[test]
+    fn the_keys_are_the_policy_s_and_the_two_taken_out() {
+        let policy = toml::Value::try_from(AlertConfig::default()).unwrap();
+        let mut expected: Vec<&str> = policy
+            .as_table()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        expected.extend(["sinks", "delivery"]);
+        expected.sort_unstable();
+        let mut keys = KEYS.to_vec();
+        keys.sort_unstable();
+        assert_eq!(keys, expected);
+    }
+
+    #[test]
     fn unknown_keys_are_refused_with_their_path() {
         let path = |text: &str| {
             let table: toml::Table = text.parse().unwrap();
@@ -203,6 +245,7 @@ mod tests {
         let (key, reason) = path("for_sec = 3");
         assert_eq!(key, "for_sec");
         assert!(reason.contains("unknown field `for_sec`"), "{reason}");
+        assert!(reason.contains("`sinks`, `delivery`"), "{reason}");
         let (key, _) = path("[[sinks]]\nname = \"a\"\nkind = \"pager\"");
         assert_eq!(key, "sinks[0].kind");
         let (key, _) = path("[delivery]\nmax_age = 3");

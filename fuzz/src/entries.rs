@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 
 use chrono::{TimeZone, Utc};
 use tempfile::TempDir;
-use vigie_alert::delivery::{parse_journal, read_journal};
+use vigie_alert_delivery::outbox::{parse_journal, read_journal};
 use vigie_detect::{DetectError, WatchEntry, Watchlists};
 use vigie_domain::{decode_post as decode, Analysis, AnalyzedPost, DecodeLimits, Origin, Token};
 use vigie_index::{IndexConfig, IndexError, PostIndex, PostSearcher, SearchOrder, SearchRequest};

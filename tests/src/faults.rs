@@ -281,7 +281,8 @@ pub fn verify_signed_request(secret: &str, request: &ReceivedRequest) -> Result<
         let value = reqwest::header::HeaderValue::from_str(value).map_err(|e| e.to_string())?;
         headers.insert(name, value);
     }
-    vigie_alert::verify_standard_webhook(secret, &headers, &request.body).map_err(|e| e.to_string())
+    vigie_alert_delivery::verify_standard_webhook(secret, &headers, &request.body)
+        .map_err(|e| e.to_string())
 }
 
 /// Returns the file's lines parsed as JSON, skipping none (a torn line is an error).

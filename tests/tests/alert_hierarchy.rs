@@ -15,10 +15,8 @@ use std::time::Duration;
 use anyhow::{bail, Context};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
-use vigie_alert::{
-    backtest, AlertConfig, AlertDelivery, DeliveryConfig, Notification, NotificationKind, Outbox,
-    SinkConfig, SinkKind,
-};
+use vigie_alert::{backtest, AlertConfig, Notification, NotificationKind};
+use vigie_alert_delivery::{AlertDelivery, DeliveryConfig, Outbox, SinkConfig, SinkKind};
 use vigie_domain::{
     CoordinationEvidence, Narrative, NarrativeEvent, NarrativeEventKind, NarrativeId,
     NarrativeStatus, RepresentativePost, Secret, Severity,
@@ -142,16 +140,18 @@ fn deliver(sinks: Vec<SinkConfig>, notifications: &[Notification]) -> anyhow::Re
         .build()?;
     let dir = tempfile::tempdir()?;
     runtime.block_on(async {
-        let config = AlertConfig {
-            sinks,
-            delivery: DeliveryConfig {
-                initial_backoff_ms: 50,
-                max_backoff_ms: 500,
-                max_age_secs: 60,
-            },
-            ..policy_config()
+        let retries = DeliveryConfig {
+            initial_backoff_ms: 50,
+            max_backoff_ms: 500,
+            max_age_secs: 60,
         };
-        let delivery = AlertDelivery::start(&config, Outbox::open(dir.path())?, None)?;
+        let delivery = AlertDelivery::start(
+            &sinks,
+            &retries,
+            policy_config().renotify_interval_secs,
+            Outbox::open(dir.path())?,
+            None,
+        )?;
         let (firing, resolved): (Vec<Notification>, Vec<Notification>) = notifications
             .iter()
             .cloned()

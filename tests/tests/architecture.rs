@@ -9,12 +9,14 @@ use std::collections::BTreeMap;
 use std::process::Command;
 
 /// The crates that each own one stage of the pipeline.
-const STAGE_CRATES: [&str; 5] = [
+const STAGE_CRATES: [&str; 6] = [
     "vigie-source-kafka",
     "vigie-tokenize",
     "vigie-index",
     "vigie-detect",
     "vigie-alert",
+    // The outbox stage: it takes the policy's notifications as `vigie_domain::alert` nouns.
+    "vigie-alert-delivery",
 ];
 
 /// What a stage crate may depend on among the workspace's crates.

@@ -655,7 +655,7 @@ async fn soak_webhook_down_10_minutes_then_every_alert_delivered_once() -> anyho
 #[test]
 #[ignore = "part of the fault soak: scripts/soak.sh"]
 fn soak_outage_is_shorter_than_the_delivery_max_age() {
-    let max_age = vigie_alert::DeliveryConfig::default().max_age_secs;
+    let max_age = vigie_alert_delivery::DeliveryConfig::default().max_age_secs;
     let outage = knob("SOAK_WEBHOOK_DOWN_SECS", 600u64);
     report(
         "delivery-max-age",

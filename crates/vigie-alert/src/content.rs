@@ -15,295 +15,21 @@
 //! a storyline with its claims.
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use vigie_domain::{Narrative, NarrativeId, NarrativeStatus, TokenKind};
+use vigie_domain::alert::{
+    truncate_chars, AccountRef, Alert, AlertLinks, AlertSeverity, AlertStatus, CoordinationSummary,
+    FiringReasons, NarrativeLevel, PostRef, TermEvidence, ALERT_NAME,
+};
+use vigie_domain::{Narrative, NarrativeId, TokenKind};
 
 use crate::config::{AlertConfig, AlertRule};
-use crate::signing::pseudonymize;
-
-/// The `alertname` label of every Vigie alert.
-pub const ALERT_NAME: &str = "VigieNarrative";
-
-/// How urgent an alert is, for routing and paging; ordered from `Info` to `Critical`.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertSeverity {
-    /// Worth a look during working hours.
-    #[default]
-    Info,
-    /// Needs an analyst soon.
-    Warning,
-    /// Needs the on-call person now.
-    Critical,
-}
-
-impl AlertSeverity {
-    /// Returns the severity as a lowercase word, for labels and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertSeverity::Info => "info",
-            AlertSeverity::Warning => "warning",
-            AlertSeverity::Critical => "critical",
-        }
-    }
-}
-
-impl fmt::Display for AlertSeverity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Whether the alert is going on or over, as receivers see it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AlertStatus {
-    /// The narrative is spreading above the rule's threshold.
-    Firing,
-    /// It faded, fell below the threshold, was merged or retired.
-    Resolved,
-}
-
-impl AlertStatus {
-    /// Returns the status as a lowercase word.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AlertStatus::Firing => "firing",
-            AlertStatus::Resolved => "resolved",
-        }
-    }
-}
-
-/// Which level of the narrative hierarchy an alert is about.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum NarrativeLevel {
-    /// A storyline: an event, the top level.
-    #[default]
-    Storyline,
-    /// A claim inside a storyline.
-    Claim,
-}
-
-impl NarrativeLevel {
-    /// Returns the level as a lowercase word, for labels and metrics.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            NarrativeLevel::Storyline => "storyline",
-            NarrativeLevel::Claim => "claim",
-        }
-    }
-
-    /// Returns the level of a narrative.
-    pub fn of(narrative: &Narrative) -> NarrativeLevel {
-        if narrative.parent.is_some() {
-            NarrativeLevel::Claim
-        } else {
-            NarrativeLevel::Storyline
-        }
-    }
-}
-
-/// A post cited by an alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PostRef {
-    /// The post's id.
-    pub id: String,
-    /// Its public URL, when the source gave one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// When it was posted.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created_at: Option<DateTime<Utc>>,
-    /// The start of its text (the lookup decides how much; formatters shorten further).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub text: Option<String>,
-    /// Its language, when the narrative's representatives give it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lang: Option<String>,
-    /// Member posts with near-identical text it stands for, itself included ("×14").
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub copies: Option<u32>,
-}
-
-impl PostRef {
-    /// Returns a reference holding only the id.
-    pub fn id_only(id: &str) -> PostRef {
-        PostRef {
-            id: id.to_owned(),
-            url: None,
-            created_at: None,
-            text: None,
-            lang: None,
-            copies: None,
-        }
-    }
-
-    /// Returns `en ×14` (language and copies, what is known of them), empty when neither.
-    pub fn provenance(&self) -> String {
-        let mut parts = Vec::new();
-        if let Some(lang) = self.lang.as_deref().filter(|l| !l.is_empty()) {
-            parts.push(lang.to_owned());
-        }
-        if let Some(copies) = self.copies.filter(|&c| c > 1) {
-            parts.push(format!("×{copies}"));
-        }
-        parts.join(" ")
-    }
-}
+use crate::fingerprint::pseudonymize;
 
 /// Finds a post by id (in the daemon: the search index). Called from the thread that
 /// runs the policy, once per cited post and notification, so it should be quick.
 pub type PostLookup = Arc<dyn Fn(&str) -> Option<PostRef> + Send + Sync>;
-
-/// A term that made the narrative significant, with its numbers.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TermEvidence {
-    /// The term (`#tag` for a hashtag).
-    pub term: String,
-    /// Its significance z.
-    pub z: f64,
-    /// Posts carrying it in the window when `z` was reached.
-    pub posts_in_window: f64,
-    /// Its usual posts per window.
-    pub baseline_mean: f64,
-}
-
-/// Why the alert fired: the numbers behind the rule's decision.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FiringReasons {
-    /// Top terms, most carried first.
-    pub terms: Vec<TermEvidence>,
-    /// Member posts in the sliding window.
-    pub posts_in_window: f64,
-    /// What its terms usually get per window.
-    pub baseline_posts_per_window: f64,
-    /// `posts_in_window` / baseline.
-    pub growth_ratio: f64,
-    /// Significance of the growth.
-    pub growth_z: f64,
-    /// The detector's reasons for the narrative's severity.
-    pub severity_reasons: Vec<String>,
-    /// Watchlist entries matched, with post counts.
-    pub watch_matches: Vec<(String, u32)>,
-}
-
-/// Coordination evidence in a few numbers and one sentence.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CoordinationSummary {
-    /// From 0 (organic) to 1 (clearly coordinated).
-    pub score: f64,
-    /// Share of posts in near-duplicate groups spanning several accounts.
-    pub near_duplicate_share: f64,
-    /// Share of posts carrying a link pushed by several accounts.
-    pub shared_link_share: f64,
-    /// Share of posts by accounts acting together repeatedly.
-    pub synchronized_account_share: f64,
-    /// Near-duplicate groups found.
-    pub near_duplicate_groups: usize,
-    /// The most shared links with their distinct accounts.
-    pub shared_links: Vec<(String, u32)>,
-    /// One sentence for humans.
-    pub text: String,
-}
-
-/// An account cited by an alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AccountRef {
-    /// The pseudonym (12 hex digits) or, when pseudonymization is off, the raw id.
-    pub account: String,
-    /// Its posts in the narrative.
-    pub posts: u32,
-}
-
-/// Links to act on the alert.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlertLinks {
-    /// The team's runbook, when configured.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub runbook_url: Option<String>,
-    /// The narrative in Vigie's HTTP API.
-    pub narrative_url: String,
-    /// A search reproducing the narrative's posts.
-    pub search_url: String,
-}
-
-/// The content of one alert, as every sink renders it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Alert {
-    /// Stable identity of the alert: narrative id + rule.
-    pub fingerprint: String,
-    /// Short title (`Narrative spreading: X`).
-    pub title: String,
-    /// Alert severity.
-    pub severity: AlertSeverity,
-    /// Firing or resolved.
-    pub status: AlertStatus,
-    /// One line: growth, posts, authors, languages.
-    pub summary: String,
-    /// The rule that matched.
-    pub rule: String,
-    /// The narrative's id.
-    pub narrative_id: NarrativeId,
-    /// Storyline or claim.
-    #[serde(default)]
-    pub level: NarrativeLevel,
-    /// For a claim: the storyline it belongs to.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent: Option<NarrativeId>,
-    /// For a claim: its storyline's headline (or label), when the policy knows it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub parent_title: Option<String>,
-    /// The narrative's label.
-    pub narrative_label: String,
-    /// The narrative's headline (the text of its most central post); empty when unknown.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub headline: String,
-    /// The narrative's status.
-    pub narrative_status: NarrativeStatus,
-    /// Member posts so far.
-    pub posts_total: u64,
-    /// Distinct authors.
-    pub distinct_authors: u32,
-    /// Languages with post counts, most frequent first.
-    pub languages: Vec<(String, u32)>,
-    /// Why it fired.
-    pub reasons: FiringReasons,
-    /// Coordination evidence.
-    pub coordination: CoordinationSummary,
-    /// The most active accounts (pseudonymized unless configured otherwise).
-    pub top_accounts: Vec<AccountRef>,
-    /// Representative posts, resolved through the post lookup when there is one.
-    pub representative_posts: Vec<PostRef>,
-    /// Why it resolved, when it did (`faded`, `merged into n12`, …).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resolve_reason: Option<String>,
-    /// Links to act on it.
-    pub links: AlertLinks,
-    /// Event time the alert started firing.
-    pub starts_at: DateTime<Utc>,
-    /// Event time it resolved; none while firing.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ends_at: Option<DateTime<Utc>>,
-    /// Labels for routing and silences: `alertname`, `severity`, `narrative_id`, `rule`,
-    /// `status`, `level`, `storyline` (the storyline's id, a claim's parent included),
-    /// `parent` (claims only) and the rule's own labels.
-    pub labels: BTreeMap<String, String>,
-}
-
-impl Alert {
-    /// Returns the id of the storyline this alert belongs to: its own for a storyline, its
-    /// parent's for a claim.
-    pub fn storyline(&self) -> NarrativeId {
-        self.parent.unwrap_or(self.narrative_id)
-    }
-}
 
 /// Returns what a narrative is called in titles: its headline when it has one, else its
 /// label.
@@ -586,81 +312,11 @@ pub(crate) fn url_encode(text: &str) -> String {
     out
 }
 
-/// Returns at most `max_chars` characters of `text`, ending with `…` when cut; never
-/// splits a character.
-pub fn truncate_chars(text: &str, max_chars: usize) -> String {
-    if text.chars().count() <= max_chars {
-        return text.to_owned();
-    }
-    let keep = max_chars.saturating_sub(1);
-    let mut out: String = text.chars().take(keep).collect();
-    out.push('…');
-    out
-}
-
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
-    use vigie_domain::{CoordinationEvidence, Severity, TermSignal};
-
-    /// Returns a narrative for tests: growing, `severity`, `growth_ratio`.
-    pub(crate) fn narrative(id: u64, severity: Severity, growth_ratio: f64) -> Narrative {
-        let at = DateTime::<Utc>::from_timestamp(1_700_000_000, 0).unwrap();
-        Narrative {
-            id: NarrativeId(id),
-            parent: None,
-            label: format!("kochfarms #hoax{id}"),
-            headline: String::new(),
-            terms: vec![
-                TermSignal {
-                    term: "kochfarm".into(),
-                    kind: TokenKind::Word,
-                    z: 12.5,
-                    posts_in_window: 80.0,
-                    baseline_mean: 2.0,
-                    baseline_std: 1.0,
-                    narrative_posts: 300,
-                },
-                TermSignal {
-                    term: "kochfarms".into(),
-                    kind: TokenKind::Hashtag,
-                    z: 9.1,
-                    posts_in_window: 60.0,
-                    baseline_mean: 1.0,
-                    baseline_std: 1.0,
-                    narrative_posts: 200,
-                },
-            ],
-            hashtags: vec!["kochfarms".into()],
-            first_seen: at,
-            last_seen: at,
-            status: NarrativeStatus::Growing,
-            severity,
-            severity_reasons: vec!["growth 9.4× baseline".into()],
-            posts_total: 312,
-            posts_in_window: 94.0,
-            baseline_posts_per_window: 10.0,
-            growth_ratio,
-            growth_z: 8.0,
-            distinct_authors: 57,
-            anonymous_posts: 0,
-            engagement: 0,
-            languages: vec![("en".into(), 300), ("fr".into(), 10), ("ru".into(), 2)],
-            member_post_ids: vec!["p1".into(), "p2".into()],
-            window_post_ids: vec!["p2".into()],
-            representative_post_ids: (1..=7).map(|i| format!("p{i}")).collect(),
-            representatives: Vec::new(),
-            coordination: CoordinationEvidence {
-                score: 0.4,
-                known_author_posts: 300,
-                near_duplicate_share: 0.3,
-                top_accounts: vec![("troll_1".into(), 40), ("troll_2".into(), 30)],
-                ..CoordinationEvidence::default()
-            },
-            watch_matches: Vec::new(),
-            merged_ids: Vec::new(),
-        }
-    }
+    use crate::fixtures::narrative;
+    use vigie_domain::Severity;
 
     fn frame<'a>(config: &'a AlertConfig, lookup: Option<&'a PostLookup>) -> AlertFrame<'a> {
         AlertFrame {
@@ -733,12 +389,5 @@ pub(crate) mod tests {
         let alert = build_alert(frame(&config, None), &narrative(1, Severity::High, 3.0));
         assert_eq!(alert.top_accounts[0].account, "troll_1");
         assert_eq!(alert.representative_posts[0], PostRef::id_only("p1"));
-    }
-
-    #[test]
-    fn truncation_keeps_characters_whole() {
-        assert_eq!(truncate_chars("héllo", 10), "héllo");
-        assert_eq!(truncate_chars("ééééé", 3), "éé…");
-        assert_eq!(truncate_chars("😀😀😀", 2).chars().count(), 2);
     }
 }

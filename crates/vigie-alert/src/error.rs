@@ -1,24 +1,13 @@
 //! The crate's one error type.
 
-use std::path::PathBuf;
-
-/// What can fail in alerting: configuration, the outbox on disk, signatures.
+/// What can fail in the alert policy: configuration, silences.
 #[derive(Debug, thiserror::Error)]
 pub enum AlertError {
     /// The `[alert]` configuration breaks a rule; the message names the key.
     #[error("invalid alert configuration: {0}")]
     InvalidConfig(String),
-    /// The outbox directory or one of its files could not be read or written.
-    #[error("outbox I/O failed on {path}")]
-    OutboxIo {
-        /// The file or directory involved.
-        path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
-    },
     /// A record could not be encoded as JSON.
-    #[error("cannot encode a notification")]
+    #[error("cannot encode a record")]
     Encode(#[source] serde_json::Error),
     /// A silence's regular expression does not compile.
     #[error("invalid silence matcher regex {pattern:?}")]
@@ -38,7 +27,4 @@ pub enum AlertError {
         /// The configured maximum.
         max: usize,
     },
-    /// A webhook signature is missing, malformed or does not match.
-    #[error("webhook signature rejected: {0}")]
-    BadSignature(&'static str),
 }

@@ -1,56 +1,53 @@
-//! Alerting: turns narrative events into notifications and delivers them, at least once,
-//! to the people on call.
+//! The alert policy: turns narrative events into notifications — when an alert fires,
+//! changes, is re-sent and resolves, and what it says. Pure: no I/O, no clock (event time
+//! and the wall clock silences are judged by are passed in). Delivery of the
+//! notifications is `vigie-alert-delivery`'s.
 //!
 //! # Layout
 //!
 //! ```text
-//!  NarrativeEvent ──► AlertPolicy (pure, event time) ──► Notification ──► AlertDelivery
-//!                     rules, for / keep_firing_for,                        │ Outbox (fsync'd
-//!                     cooldown, renotify, grouping,                        │ journal on disk)
-//!                     silences, acks                                       ▼
-//!                                          per-sink workers: webhook (signed) · slack · teams
-//!                                          · alertmanager · file · stdout; retries, dead letters
+//!  NarrativeEvent ──► AlertPolicy (pure, event time) ──► Notification (vigie_domain::alert)
+//!                     rules, for / keep_firing_for,        │
+//!                     cooldown, renotify, grouping,        ▼
+//!                     silences, acks                     vigie-alert-delivery: outbox,
+//!                                                         workers, one module per sink
 //! ```
 //!
 //! - [`policy`]: [`AlertPolicy`], the alert lifecycle, and [`backtest`].
 //! - [`content`]: what an [`Alert`] says, built from a narrative.
-//! - [`format`](mod@format): the request bodies of each sink kind (pure).
-//! - [`delivery`]: [`Outbox`] and [`AlertDelivery`], the only part doing I/O.
-//! - [`silence`]: [`Silences`]. [`signing`]: Standard Webhooks signatures.
+//! - [`config`]: [`AlertConfig`], the policy's keys of `[alert]`; [`tiers`]: how
+//!   narrative severities map to alert severities.
+//! - [`silence`]: [`Silences`]. [`fingerprint`](mod@fingerprint): account pseudonyms and
+//!   the digests behind fingerprints and ids.
+//! - [`fixtures`]: narratives and notifications for tests (here and in delivery's).
 //!
-//! The policy reads no clock: event time is passed in. Delivery reads the wall clock for
-//! retry delays, `webhook-timestamp` and Alertmanager's `endsAt`.
+//! The nouns a notification is made of ([`Notification`], [`Alert`], [`AlertSeverity`], …)
+//! live in `vigie_domain::alert`, since delivery takes them too; they are re-exported here.
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod content;
-pub mod delivery;
 mod error;
-pub mod format;
+pub mod fingerprint;
+pub mod fixtures;
 pub mod policy;
-pub mod signing;
 pub mod silence;
+pub mod tiers;
 
-#[cfg(test)]
-mod issue_12_tests;
 #[cfg(test)]
 mod issue_8_tests;
 
-pub use config::{AlertConfig, AlertRule, DeliveryConfig, SeverityTiers, SinkConfig, SinkKind};
-pub use content::{
-    narrative_search_query, narrative_title, Alert, AlertSeverity, AlertStatus, NarrativeLevel,
-    PostLookup, PostRef,
-};
-pub use delivery::{
-    parse_journal, routes_to, AlertDelivery, DeliveryObserver, DeliveryOutcome, DeliveryStats,
-    JournalRecord, Outbox, ParsedJournal, PendingDelivery, SinkStats,
-};
+pub use config::{AlertConfig, AlertRule};
+pub use content::{narrative_search_query, narrative_title, PostLookup};
 pub use error::AlertError;
-pub use policy::{
-    backtest, fingerprint, AlertPolicy, AlertState, AlertView, Notification, NotificationKind,
-    NotificationRecord, PolicySnapshot,
-};
-pub use signing::{pseudonymize, verify_standard_webhook, WebhookSecret};
+pub use fingerprint::pseudonymize;
+pub use policy::{backtest, fingerprint, AlertPolicy, AlertState, AlertView, PolicySnapshot};
 pub use silence::{
     Matcher, Silence, SilenceConfig, SilenceRequest, SilenceState, SilenceView, Silences,
+};
+pub use tiers::SeverityTiers;
+/// The alert nouns, defined in `vigie-domain` since delivery takes them too.
+pub use vigie_domain::alert::{
+    Alert, AlertSeverity, AlertStatus, NarrativeLevel, Notification, NotificationKind,
+    NotificationRecord, PostRef,
 };

@@ -20,12 +20,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use vigie_alert::{
-    AlertConfig, AlertDelivery, AlertError, AlertPolicy, AlertSeverity, DeliveryObserver,
-    DeliveryOutcome, NarrativeLevel, Notification, PolicySnapshot, PostRef, SilenceRequest,
-    SilenceView,
+    AlertConfig, AlertError, AlertPolicy, AlertSeverity, NarrativeLevel, Notification,
+    PolicySnapshot, PostRef, SilenceRequest, SilenceView,
 };
+use vigie_alert_delivery::{AlertDelivery, DeliveryObserver, DeliveryOutcome};
 use vigie_domain::{AnalyzedPost, NarrativeEvent};
 
+use crate::config::AlertSection;
 use crate::metrics::{Metrics, StorageOutage};
 
 /// Returns the wall clock, for silences.
@@ -111,17 +112,19 @@ impl RecentPosts {
 
 /// Starts alert delivery (outbox workers) on the current runtime.
 pub fn start_delivery(
-    config: &AlertConfig,
+    config: &AlertSection,
     data_dir: &std::path::Path,
     metrics: &Metrics,
 ) -> anyhow::Result<Arc<AlertDelivery>> {
-    let outbox = vigie_alert::Outbox::open(data_dir.join("outbox"))?;
+    let outbox = vigie_alert_delivery::Outbox::open(data_dir.join("outbox"))?;
     metrics
         .alert_outbox_corrupt_records
         .inc_by(outbox.corrupt_records() as u64);
     let observer: Arc<dyn DeliveryObserver> = Arc::new(MetricsObserver(metrics.clone()));
     Ok(Arc::new(AlertDelivery::start(
-        config,
+        &config.sinks,
+        &config.delivery,
+        config.policy.renotify_interval_secs,
         outbox,
         Some(observer),
     )?))
@@ -338,7 +341,7 @@ impl Alerting {
 mod tests {
     use super::*;
     use crate::runner::tests::{wait_for, SmallDisk};
-    use vigie_alert::{SinkConfig, SinkKind};
+    use vigie_alert_delivery::{SinkConfig, SinkKind};
     use vigie_domain::{
         CoordinationEvidence, Narrative, NarrativeEventKind, NarrativeId, NarrativeStatus, Severity,
     };
@@ -390,20 +393,23 @@ mod tests {
         };
         let out = tempfile::tempdir().unwrap();
         let alerts_file = out.path().join("alerts.jsonl");
-        let config = AlertConfig {
-            account_salt: vigie_domain::Secret::new("test salt"),
+        let config = AlertSection {
+            policy: AlertConfig {
+                account_salt: vigie_domain::Secret::new("test salt"),
+                group_wait_secs: 0,
+                ..AlertConfig::default()
+            },
             sinks: vec![SinkConfig {
                 name: "file".into(),
                 kind: SinkKind::File,
                 path: alerts_file.display().to_string(),
                 ..SinkConfig::default()
             }],
-            group_wait_secs: 0,
-            ..AlertConfig::default()
+            ..AlertSection::default()
         };
         let metrics = Metrics::new();
         let delivery = start_delivery(&config, disk.path(), &metrics).unwrap();
-        let mut alerting = Alerting::new(config, None, delivery.clone(), metrics.clone());
+        let mut alerting = Alerting::new(config.policy, None, delivery.clone(), metrics.clone());
         let filler = disk.fill();
 
         alerting.on_events(&[event(1), event(2), event(3)]);
@@ -447,20 +453,23 @@ mod tests {
     #[tokio::test]
     async fn issue_8_row_3_notifications_are_counted_per_level() {
         let data_dir = tempfile::tempdir().unwrap();
-        let config = AlertConfig {
-            account_salt: vigie_domain::Secret::new("test salt"),
+        let config = AlertSection {
+            policy: AlertConfig {
+                account_salt: vigie_domain::Secret::new("test salt"),
+                group_wait_secs: 0,
+                ..AlertConfig::default()
+            },
             sinks: vec![SinkConfig {
                 name: "file".into(),
                 kind: SinkKind::File,
                 path: data_dir.path().join("alerts.jsonl").display().to_string(),
                 ..SinkConfig::default()
             }],
-            group_wait_secs: 0,
-            ..AlertConfig::default()
+            ..AlertSection::default()
         };
         let metrics = Metrics::new();
         let delivery = start_delivery(&config, data_dir.path(), &metrics).unwrap();
-        let mut alerting = Alerting::new(config, None, delivery, metrics.clone());
+        let mut alerting = Alerting::new(config.policy, None, delivery, metrics.clone());
         let claim = |id: u64| {
             let mut e = event(id);
             e.narrative.parent = Some(NarrativeId(1));
@@ -501,14 +510,17 @@ mod tests {
         std::fs::create_dir_all(&outbox).unwrap();
         // A record cut inside "é" (0xC3 0xA9), as a crash mid-append leaves it.
         std::fs::write(
-            outbox.join(vigie_alert::delivery::JOURNAL_FILE),
+            outbox.join(vigie_alert_delivery::outbox::JOURNAL_FILE),
             b"{\"op\":\"accept\",\"seq\":0,\"group_key\":\"r\xC3",
         )
         .unwrap();
         let metrics = Metrics::new();
-        let config = AlertConfig {
-            account_salt: vigie_domain::Secret::new("test salt"),
-            ..AlertConfig::default()
+        let config = AlertSection {
+            policy: AlertConfig {
+                account_salt: vigie_domain::Secret::new("test salt"),
+                ..AlertConfig::default()
+            },
+            ..AlertSection::default()
         };
         let delivery = start_delivery(&config, data_dir.path(), &metrics)
             .expect("the daemon starts despite the torn journal");

@@ -61,7 +61,7 @@ pub fn check_config(path: &Path) -> anyhow::Result<()> {
 
 /// `vigie run`: runs the daemon until SIGINT/SIGTERM.
 pub async fn run(mut config: CheckedConfig, shutdown: CancellationToken) -> anyhow::Result<()> {
-    crate::config::ensure_account_salt(&mut config.raw.alert, &config.raw.data_dir)?;
+    crate::config::ensure_account_salt(&mut config.raw.alert.policy, &config.raw.data_dir)?;
     let raw = &config.raw;
     std::fs::create_dir_all(&raw.data_dir)
         .with_context(|| format!("cannot create data directory {}", raw.data_dir.display()))?;
@@ -78,7 +78,13 @@ pub async fn run(mut config: CheckedConfig, shutdown: CancellationToken) -> anyh
         searcher: stages.index.searcher(),
         detection,
     };
-    let server = http::serve(&config.http, &raw.alert.account_salt, app, shutdown.clone()).await?;
+    let server = http::serve(
+        &config.http,
+        &raw.alert.policy.account_salt,
+        app,
+        shutdown.clone(),
+    )
+    .await?;
     let url = format!("http://{}/", config.http_listen);
     tracing::info!(%url, data_dir = %raw.data_dir.display(), "vigie is up; open the url to search posts, /metrics for Prometheus");
 
@@ -136,7 +142,7 @@ pub async fn run(mut config: CheckedConfig, shutdown: CancellationToken) -> anyh
 
 /// Gives pending alert deliveries a little time; what is left stays in the outbox and is
 /// sent, with the same ids, at the next start.
-async fn drain_alerts(delivery: &vigie_alert::AlertDelivery, timeout: Duration) {
+async fn drain_alerts(delivery: &vigie_alert_delivery::AlertDelivery, timeout: Duration) {
     if !delivery.drain(timeout).await {
         tracing::warn!(
             pending = delivery.depth(),
@@ -157,7 +163,7 @@ fn open_stages(
     let delivery = crate::alerting::start_delivery(&raw.alert, &raw.data_dir, metrics)?;
     let (detection, handle) = Detection::open(
         raw.detect.clone(),
-        raw.alert.clone(),
+        raw.alert.policy.clone(),
         delivery.clone(),
         analyzer.clone(),
         &raw.data_dir,
@@ -234,14 +240,14 @@ pub async fn replay(
     }
     if let Some(path) = &options.alerts_to {
         // A backtest must not page anyone: the file replaces every configured sink.
-        config.raw.alert.sinks = vec![vigie_alert::SinkConfig {
+        config.raw.alert.sinks = vec![vigie_alert_delivery::SinkConfig {
             name: "backtest".into(),
-            kind: vigie_alert::SinkKind::File,
+            kind: vigie_alert_delivery::SinkKind::File,
             path: path.display().to_string(),
-            ..vigie_alert::SinkConfig::default()
+            ..vigie_alert_delivery::SinkConfig::default()
         }];
     }
-    crate::config::ensure_account_salt(&mut config.raw.alert, &config.raw.data_dir)?;
+    crate::config::ensure_account_salt(&mut config.raw.alert.policy, &config.raw.data_dir)?;
     let raw = &config.raw;
     std::fs::create_dir_all(&raw.data_dir)
         .with_context(|| format!("cannot create data directory {}", raw.data_dir.display()))?;

@@ -12,6 +12,7 @@
 //! at any depth: see [`sources`]. Every value that reaches a duration or a capacity has
 //! an upper bound, so no value can make the daemon panic or allocate without limit.
 
+mod alert;
 mod checks;
 mod salt;
 mod sources;
@@ -21,7 +22,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use vigie_alert::AlertConfig;
 use vigie_detect::{DetectError, DetectorConfig};
 use vigie_domain::DecodeLimits;
 use vigie_index::IndexConfig;
@@ -31,6 +31,7 @@ use vigie_tokenize::AnalyzerConfig;
 
 use crate::detection::SnapshotConfig;
 
+pub use alert::AlertSection;
 pub use checks::{
     MAX_BATCH, MAX_DURATION_SECS, MAX_INTERVAL_SECS, MAX_MESSAGE_BYTES, MAX_RETENTION_DAYS,
     MAX_WRITER_MEMORY_MB, MAX_WRITER_THREADS,
@@ -64,7 +65,7 @@ pub struct Config {
     /// How often detector state is saved.
     pub snapshot: SnapshotConfig,
     /// Alerts: rules, content, sinks and delivery.
-    pub alert: AlertConfig,
+    pub alert: AlertSection,
     /// The HTTP server (health, metrics, search API).
     pub http: HttpConfig,
 }
@@ -80,7 +81,7 @@ impl Default for Config {
             index: IndexConfig::default(),
             detect: DetectorConfig::default(),
             snapshot: SnapshotConfig::default(),
-            alert: AlertConfig::default(),
+            alert: AlertSection::default(),
             http: HttpConfig::default(),
         }
     }
@@ -407,12 +408,8 @@ impl Config {
                 other => invalid("detect.watchlists", other.to_string()),
             });
         }
-        if let Err(err) = self.alert.validate() {
-            // The alert crate's messages start with the dotted key they are about.
-            let message = match err {
-                vigie_alert::AlertError::InvalidConfig(message) => message,
-                other => other.to_string(),
-            };
+        if let Err(message) = self.alert.validate() {
+            // The alert crates' messages start with the dotted key they are about.
             let (key, reason) = match message.split_once([' ', ':']) {
                 Some((key, reason)) if key.starts_with("alert.") => (
                     key.to_owned(),

@@ -28,8 +28,9 @@ use std::sync::{Arc, RwLock};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 use vigie_alert::{
-    AlertConfig, AlertDelivery, AlertError, AlertView, PolicySnapshot, SilenceRequest, SilenceView,
+    AlertConfig, AlertError, AlertView, PolicySnapshot, SilenceRequest, SilenceView,
 };
+use vigie_alert_delivery::AlertDelivery;
 use vigie_detect::{
     Detector, DetectorConfig, DetectorCounters, DetectorSnapshot, DetectorSnapshotRef,
     EventTimeOrderer, OrdererCounters, OrdererSnapshot, PartitionKey, Released, WatchEntry,

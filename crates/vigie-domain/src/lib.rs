@@ -5,11 +5,13 @@
 //! [`RejectReason`]. The analyzer turns a post into an [`AnalyzedPost`] (its terms,
 //! computed once and shared by the index and by detection). A [`Checkpoint`] records how
 //! far each source partition has been read, so that offsets are committed only once the
-//! posts before them are durable.
+//! posts before them are durable. An [`alert::Notification`] carries an [`alert::Alert`]
+//! from the alert policy to delivery.
 //!
 //! This crate does no I/O and reads no clock.
 #![warn(missing_docs)]
 
+pub mod alert;
 mod analysis;
 mod checkpoint;
 pub mod decode;

@@ -15,7 +15,7 @@
 //!                 ▼                                ▼                                 │
 //!   vigie-index thread:                  vigie-detect thread:                         │
 //!   PostIndex upsert (Tantivy's own      EventTimeOrderer → Detector → AlertPolicy    │
-//!   writer threads), commit every        → outbox (its own fsync and workers);        │
+//!   writer threads), commit every        → vigie-alert-delivery's outbox, workers;    │
 //!   N posts / T s, checkpoint in the     HTTP commands (acks, silences, watchlists)   │
 //!   commit payload                       on its own control channel; snapshot every T │
 //!                 │ durable(checkpoint)            │ durable(checkpoint)             │

@@ -35,7 +35,7 @@ fn issue_12_row_8_env_password_of_digits_stays_a_string() {
     let kafka = config.raw.kafka.as_ref().unwrap();
     assert_eq!(kafka.properties.get("sasl.password"), Some("20240101"));
     assert_eq!(kafka.properties.get("session.timeout.ms"), Some("45000"));
-    assert_eq!(config.raw.alert.account_salt.expose(), "12345678");
+    assert_eq!(config.raw.alert.policy.account_salt.expose(), "12345678");
     let printed = toml::to_string_pretty(&config.raw).unwrap();
     assert!(!printed.contains("20240101"), "{printed}");
     assert!(!printed.contains("12345678"), "{printed}");
@@ -118,7 +118,7 @@ fn issue_12_secrets_come_from_files_and_the_environment() {
     );
     assert!(!kafka.properties.contains_key("sasl.password_file"));
     let alert = &config.raw.alert;
-    assert_eq!(alert.account_salt.expose(), "salt-from-env");
+    assert_eq!(alert.policy.account_salt.expose(), "salt-from-env");
     assert_eq!(
         alert.sinks[0].url.expose(),
         "https://hooks.slack.com/services/T0/B0/FILE"
@@ -140,7 +140,10 @@ fn issue_12_secrets_come_from_files_and_the_environment() {
     }
     // The env form works for overrides too.
     let config = load("", &[("VIGIE_ALERT__ACCOUNT_SALT_FILE", password.as_str())]).unwrap();
-    assert_eq!(config.raw.alert.account_salt.expose(), "s3cret-from-file");
+    assert_eq!(
+        config.raw.alert.policy.account_salt.expose(),
+        "s3cret-from-file"
+    );
 }
 
 #[test]
@@ -203,7 +206,7 @@ fn issue_12_secret_sources_fail_by_key_never_by_content() {
         &[],
     )
     .unwrap();
-    assert_eq!(config.raw.alert.rules[0].labels["config_file"], "x");
+    assert_eq!(config.raw.alert.policy.rules[0].labels["config_file"], "x");
 }
 
 /// Row 9: a file must say where posts come from, and may not contradict itself.

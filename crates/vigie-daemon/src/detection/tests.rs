@@ -18,7 +18,12 @@ fn issue_12_a_snapshot_that_cannot_be_written_leaves_the_previous_one_whole() {
         account_salt: vigie_domain::Secret::new("test salt"),
         ..AlertConfig::default()
     };
-    let delivery = crate::alerting::start_delivery(&alert_config, dir.path(), &metrics).unwrap();
+    let delivery = crate::alerting::start_delivery(
+        &crate::config::AlertSection::default(),
+        dir.path(),
+        &metrics,
+    )
+    .unwrap();
     let analyzer = Arc::new(Analyzer::new(vigie_tokenize::AnalyzerConfig::default()));
     let open = || {
         Detection::open(
@@ -58,11 +63,12 @@ fn issue_12_a_snapshot_that_cannot_be_written_leaves_the_previous_one_whole() {
 
 /// Starts alert delivery with its outbox in `dir` (inside a Tokio runtime).
 fn delivery_in(dir: &Path) -> Arc<AlertDelivery> {
-    let alert_config = AlertConfig {
-        account_salt: vigie_domain::Secret::new("test salt"),
-        ..AlertConfig::default()
-    };
-    crate::alerting::start_delivery(&alert_config, dir, &Metrics::new()).unwrap()
+    crate::alerting::start_delivery(
+        &crate::config::AlertSection::default(),
+        dir,
+        &Metrics::new(),
+    )
+    .unwrap()
 }
 
 /// Opens detection with state kept in `dir`, as the daemon does for Kafka.

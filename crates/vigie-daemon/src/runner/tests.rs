@@ -210,12 +210,17 @@ fn kafka_post(offset: i64) -> Post {
 fn alerting_in(
     dir: &Path,
     metrics: &Metrics,
-) -> (vigie_alert::AlertConfig, Arc<vigie_alert::AlertDelivery>) {
+) -> (
+    vigie_alert::AlertConfig,
+    Arc<vigie_alert_delivery::AlertDelivery>,
+) {
     let alert_config = vigie_alert::AlertConfig {
         account_salt: vigie_domain::Secret::new("test salt"),
         ..vigie_alert::AlertConfig::default()
     };
-    let delivery = crate::alerting::start_delivery(&alert_config, dir, metrics).unwrap();
+    let delivery =
+        crate::alerting::start_delivery(&crate::config::AlertSection::default(), dir, metrics)
+            .unwrap();
     (alert_config, delivery)
 }
 

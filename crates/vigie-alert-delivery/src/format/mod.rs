@@ -8,8 +8,8 @@ pub mod teams;
 
 use serde_json::{json, Value};
 
-use crate::content::Alert;
-use crate::policy::Notification;
+use vigie_domain::alert::Alert;
+use vigie_domain::alert::Notification;
 
 /// Returns the generic webhook body, in the Standard Webhooks payload shape:
 /// `{"type": "vigie.alert.<kind>", "timestamp": <event time>, "data": <notification>}`.
@@ -80,61 +80,4 @@ pub(crate) fn accounts_text(alert: &Alert) -> String {
         .map(|a| format!("{} ({})", a.account, a.posts))
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-#[cfg(test)]
-pub(crate) mod tests {
-    use chrono::{DateTime, Utc};
-    use vigie_domain::Severity;
-
-    use crate::config::AlertConfig;
-    use crate::content::{build_alert, AlertFrame, AlertSeverity, AlertStatus, PostRef};
-    use crate::policy::{Notification, NotificationKind};
-
-    /// Returns a notification about narrative `id` as the policy would build it.
-    pub(crate) fn notification(id: u64, kind: NotificationKind) -> Notification {
-        let config = AlertConfig {
-            runbook_url: "https://wiki.example/runbook".into(),
-            ..AlertConfig::default()
-        };
-        let narrative = crate::content::tests::narrative(id, Severity::High, 9.4);
-        let at = DateTime::<Utc>::from_timestamp(1_700_000_600, 0).unwrap();
-        let resolved = kind == NotificationKind::Resolved;
-        let status = if resolved {
-            AlertStatus::Resolved
-        } else {
-            AlertStatus::Firing
-        };
-        let mut alert = build_alert(
-            AlertFrame {
-                config: &config,
-                rule: &config.rules[0],
-                fingerprint: &crate::policy::fingerprint(narrative.id, "default"),
-                severity: AlertSeverity::Warning,
-                status,
-                starts_at: narrative.first_seen,
-                ends_at: resolved.then_some(at),
-                resolve_reason: resolved.then(|| "narrative faded".to_owned()),
-                lookup: None,
-                parent_title: None,
-            },
-            &narrative,
-        );
-        alert.representative_posts[0] = PostRef {
-            url: Some("https://x.example/p1".into()),
-            text: Some("Koch Farms gives away turkeys… not".into()),
-            ..PostRef::id_only("p1")
-        };
-        Notification {
-            id: format!("vigie_test{id}{}", kind.as_str()),
-            kind,
-            sequence: 0,
-            at,
-            group_key: "g0".into(),
-            acked: false,
-            previous_severity: None,
-            with_parent: false,
-            alert,
-        }
-    }
 }

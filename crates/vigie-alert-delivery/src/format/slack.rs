@@ -10,8 +10,8 @@ use serde_json::{json, Value};
 
 use super::group::{self, claim_text, families, icon, MAX_CLAIMS_LISTED};
 use super::{accounts_text, languages_text, why_lines};
-use crate::content::truncate_chars;
-use crate::policy::{Notification, NotificationKind};
+use vigie_domain::alert::truncate_chars;
+use vigie_domain::alert::{Notification, NotificationKind};
 
 /// Alerts rendered in full in one message (7 blocks each, plus a group heading: ≤ 50
 /// blocks); claims are listed more briefly.
@@ -263,7 +263,7 @@ fn link(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::tests::notification;
+    use vigie_alert::fixtures::notification;
 
     #[test]
     fn stays_within_slack_limits() {

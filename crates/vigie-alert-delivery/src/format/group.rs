@@ -5,8 +5,8 @@
 use vigie_domain::NarrativeId;
 
 use super::languages_text;
-use crate::content::{truncate_chars, Alert, AlertSeverity, AlertStatus, NarrativeLevel};
-use crate::policy::{Notification, NotificationKind};
+use vigie_domain::alert::{truncate_chars, Alert, AlertSeverity, AlertStatus, NarrativeLevel};
+use vigie_domain::alert::{Notification, NotificationKind};
 
 /// Notifications a chat sink puts in one message (a storyline with up to 99 claims).
 pub const MAX_NOTIFICATIONS_PER_MESSAGE: usize = 100;

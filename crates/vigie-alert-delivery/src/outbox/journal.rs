@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{DeliveryOutcome, PendingDelivery};
-use crate::error::AlertError;
-use crate::policy::Notification;
+use crate::error::DeliveryError;
+use vigie_domain::alert::Notification;
 
 /// Longest journal line read as a record (8 MiB, far above any notification); longer
 /// lines are skipped as corrupt without being held in memory whole.
@@ -168,7 +168,7 @@ pub(super) fn replay(records: Vec<JournalRecord>) -> (BTreeMap<u64, PendingDeliv
 /// Encodes the pending deliveries as a compacted journal (accept records only).
 pub(super) fn encode_pending(
     pending: &BTreeMap<u64, PendingDelivery>,
-) -> Result<Vec<u8>, AlertError> {
+) -> Result<Vec<u8>, DeliveryError> {
     let mut buffer = Vec::new();
     for delivery in pending.values() {
         let record = JournalRecord::Accept {
@@ -177,7 +177,7 @@ pub(super) fn encode_pending(
             targets: delivery.targets.iter().cloned().collect(),
             notification: Box::new((*delivery.notification).clone()),
         };
-        serde_json::to_writer(&mut buffer, &record).map_err(AlertError::Encode)?;
+        serde_json::to_writer(&mut buffer, &record).map_err(DeliveryError::Encode)?;
         buffer.push(b'\n');
     }
     Ok(buffer)
@@ -186,9 +186,9 @@ pub(super) fn encode_pending(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::TermEvidence;
-    use crate::format::tests::notification;
-    use crate::policy::NotificationKind;
+    use vigie_alert::fixtures::notification;
+    use vigie_domain::alert::NotificationKind;
+    use vigie_domain::alert::TermEvidence;
 
     fn accept(seq: u64) -> Vec<u8> {
         let record = JournalRecord::Accept {

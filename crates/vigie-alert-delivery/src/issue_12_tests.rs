@@ -7,10 +7,11 @@ use std::time::Duration;
 
 use vigie_domain::Secret;
 
-use crate::config::{AlertConfig, DeliveryConfig, SinkConfig, SinkKind};
-use crate::delivery::{AlertDelivery, Outbox, DEAD_LETTER_FILE, JOURNAL_FILE};
-use crate::format::tests::notification;
-use crate::policy::NotificationKind;
+use crate::config::{DeliveryConfig, SinkConfig, SinkKind};
+use crate::delivery::AlertDelivery;
+use crate::outbox::{Outbox, DEAD_LETTER_FILE, JOURNAL_FILE};
+use vigie_alert::fixtures::notification;
+use vigie_domain::alert::NotificationKind;
 
 /// A recognisable path token: what a Slack webhook's secret part looks like.
 const TOKEN: &str = "T0VIGIE/B0VIGIE/xoxb-issue12-leaktoken";
@@ -55,21 +56,25 @@ async fn issue_12_row_5_failing_sinks_do_not_leak_their_url() {
         timeout_secs: 2,
         ..SinkConfig::default()
     };
-    let config = AlertConfig {
-        sinks: vec![
-            sink("slack", SinkKind::Slack),
-            sink("teams", SinkKind::Teams),
-            sink("hook", SinkKind::Webhook),
-        ],
-        delivery: DeliveryConfig {
-            initial_backoff_ms: 20,
-            max_backoff_ms: 100,
-            max_age_secs: 1,
-        },
-        ..AlertConfig::default()
+    let sinks = [
+        sink("slack", SinkKind::Slack),
+        sink("teams", SinkKind::Teams),
+        sink("hook", SinkKind::Webhook),
+    ];
+    let retries = DeliveryConfig {
+        initial_backoff_ms: 20,
+        max_backoff_ms: 100,
+        max_age_secs: 1,
     };
     let dir = tempfile::tempdir().unwrap();
-    let delivery = AlertDelivery::start(&config, Outbox::open(dir.path()).unwrap(), None).unwrap();
+    let delivery = AlertDelivery::start(
+        &sinks,
+        &retries,
+        900,
+        Outbox::open(dir.path()).unwrap(),
+        None,
+    )
+    .unwrap();
     assert_eq!(
         delivery
             .deliver(&[notification(1, NotificationKind::Firing)])

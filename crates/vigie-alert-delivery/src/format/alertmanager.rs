@@ -15,8 +15,8 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Map, Value};
 
 use super::why_lines;
-use crate::content::{truncate_chars, AlertStatus};
-use crate::policy::Notification;
+use vigie_domain::alert::Notification;
+use vigie_domain::alert::{truncate_chars, AlertStatus};
 
 /// Returns the `POST /api/v2/alerts` body for these notifications; `now` is the wall
 /// clock at sending, `resend_secs` the policy's renotify interval (0: no `endsAt` while
@@ -103,9 +103,9 @@ pub fn alerts(notifications: &[&Notification], now: DateTime<Utc>, resend_secs: 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::AlertSeverity;
-    use crate::format::tests::notification;
-    use crate::policy::NotificationKind;
+    use vigie_alert::fixtures::notification;
+    use vigie_domain::alert::AlertSeverity;
+    use vigie_domain::alert::NotificationKind;
 
     fn now() -> DateTime<Utc> {
         DateTime::from_timestamp(1_800_000_000, 0).unwrap()

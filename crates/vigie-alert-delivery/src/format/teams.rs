@@ -9,8 +9,8 @@ use serde_json::{json, Value};
 
 use super::group::{claim_text, families, Family, MAX_CLAIMS_LISTED};
 use super::{accounts_text, languages_text, why_lines};
-use crate::content::{truncate_chars, AlertSeverity, AlertStatus};
-use crate::policy::Notification;
+use vigie_domain::alert::Notification;
+use vigie_domain::alert::{truncate_chars, AlertSeverity, AlertStatus};
 
 /// Alerts rendered in full in one card (Teams refuses messages above about 28 KB); claims
 /// are listed more briefly.
@@ -212,8 +212,8 @@ fn open_url(title: &str, url: &str) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::tests::notification;
-    use crate::policy::NotificationKind;
+    use vigie_alert::fixtures::notification;
+    use vigie_domain::alert::NotificationKind;
 
     #[test]
     fn card_has_the_workflow_envelope_and_adaptive_card_shape() {

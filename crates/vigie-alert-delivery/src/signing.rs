@@ -1,5 +1,5 @@
-//! Webhook signatures per the Standard Webhooks spec (<https://www.standardwebhooks.com>)
-//! and account pseudonyms; both are HMAC-SHA256.
+//! Webhook signatures per the Standard Webhooks spec (<https://www.standardwebhooks.com>),
+//! HMAC-SHA256.
 //!
 //! A signed request carries `webhook-id` (the notification id, the same on every retry),
 //! `webhook-timestamp` (Unix seconds of this attempt) and `webhook-signature`
@@ -13,7 +13,7 @@ use hmac::{Hmac, Mac};
 use reqwest::header::HeaderMap;
 use sha2::Sha256;
 
-use crate::error::AlertError;
+use crate::error::DeliveryError;
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -31,11 +31,11 @@ impl std::fmt::Debug for WebhookSecret {
 
 impl WebhookSecret {
     /// Parses `whsec_<base64 key>`, or takes any other string as the raw key.
-    pub fn parse(secret: &str) -> Result<WebhookSecret, AlertError> {
+    pub fn parse(secret: &str) -> Result<WebhookSecret, DeliveryError> {
         let key = match secret.strip_prefix("whsec_") {
             Some(encoded) => STANDARD
                 .decode(encoded)
-                .map_err(|_| AlertError::BadSignature("whsec_ secret is not base64"))?,
+                .map_err(|_| DeliveryError::BadSignature("whsec_ secret is not base64"))?,
             None => secret.as_bytes().to_vec(),
         };
         Ok(WebhookSecret { key })
@@ -72,18 +72,18 @@ pub fn verify_standard_webhook(
     secret: &str,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<(), AlertError> {
+) -> Result<(), DeliveryError> {
     let secret = WebhookSecret::parse(secret)?;
     let header = |name: &'static str| {
         headers
             .get(name)
             .and_then(|value| value.to_str().ok())
-            .ok_or(AlertError::BadSignature(name))
+            .ok_or(DeliveryError::BadSignature(name))
     };
     let id = header("webhook-id")?;
     let timestamp: i64 = header("webhook-timestamp")?
         .parse()
-        .map_err(|_| AlertError::BadSignature("webhook-timestamp is not an integer"))?;
+        .map_err(|_| DeliveryError::BadSignature("webhook-timestamp is not an integer"))?;
     let signatures = header("webhook-signature")?;
     for candidate in signatures.split(' ') {
         let Some(encoded) = candidate.strip_prefix("v1,") else {
@@ -100,41 +100,7 @@ pub fn verify_standard_webhook(
             return Ok(());
         }
     }
-    Err(AlertError::BadSignature("no matching v1 signature"))
-}
-
-/// Returns the pseudonym of an account: the first 12 hex digits of HMAC-SHA256 keyed by
-/// `salt`. Stable for a given salt; not reversible without it.
-pub fn pseudonymize(salt: &str, account: &str) -> String {
-    let mut mac = HmacSha256::new_from_slice(salt.as_bytes()).expect("HMAC takes keys of any size");
-    mac.update(account.as_bytes());
-    hex_prefix(&mac.finalize().into_bytes(), 12)
-}
-
-/// Returns the first `digits` hex digits of `bytes`.
-pub(crate) fn hex_prefix(bytes: &[u8], digits: usize) -> String {
-    use std::fmt::Write;
-    let mut out = String::with_capacity(digits + 1);
-    for byte in bytes {
-        if out.len() >= digits {
-            break;
-        }
-        let _ = write!(out, "{byte:02x}");
-    }
-    out.truncate(digits);
-    out
-}
-
-/// Returns the first `digits` hex digits of SHA-256 over `parts`, each followed by a NUL
-/// so that ("ab", "c") and ("a", "bc") differ.
-pub(crate) fn sha256_hex(parts: &[&str], digits: usize) -> String {
-    use sha2::Digest;
-    let mut hasher = Sha256::new();
-    for part in parts {
-        hasher.update(part.as_bytes());
-        hasher.update([0u8]);
-    }
-    hex_prefix(&hasher.finalize(), digits)
+    Err(DeliveryError::BadSignature("no matching v1 signature"))
 }
 
 #[cfg(test)]
@@ -189,15 +155,5 @@ mod tests {
             assert!(verify_standard_webhook(secret, &other_time, body).is_err());
             assert!(verify_standard_webhook("other", &good, body).is_err());
         }
-    }
-
-    #[test]
-    fn pseudonyms_are_stable_salted_and_short() {
-        let a = pseudonymize("salt", "account-1");
-        assert_eq!(a.len(), 12);
-        assert_eq!(a, pseudonymize("salt", "account-1"));
-        assert_ne!(a, pseudonymize("other salt", "account-1"));
-        assert_ne!(a, pseudonymize("salt", "account-2"));
-        assert!(a.chars().all(|c| c.is_ascii_hexdigit()));
     }
 }

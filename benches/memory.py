@@ -50,7 +50,7 @@ def rss_kib(pid, field):
 def main():
     path = sys.argv[1] if len(sys.argv) > 1 else "../shared/data/ira-troll-tweets/posts.jsonl.gz"
     copies = int(sys.argv[2]) if len(sys.argv) > 2 else 9
-    binary = os.environ.get("VIGIE_BIN", "target/release/vigie")
+    binary = os.environ.get("TEST_VIGIE_BINARY", "target/release/vigie")
     with open_text(path) as lines:
         posts = [json.loads(line) for line in lines if line.strip()]
     times = [parse_time(p["created_at"]) for p in posts]

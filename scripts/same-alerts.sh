@@ -13,14 +13,15 @@
 #   scripts/same-alerts.sh            compare (exit 1 on any difference)
 #   scripts/same-alerts.sh --update   write the references from this build
 #
-# Needs ../shared/data (or VIGIE_DATA) and a release build:
+# Needs ../shared/data (or SHARED_DATA) and a release build (or TEST_VIGIE_BINARY; not
+# VIGIE_…: the daemon reads every VIGIE_ variable as a configuration override):
 #   cargo build --release -p vigie-daemon --bin vigie
 # About 3 minutes here (2 cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-shared="${VIGIE_DATA:-../shared/data}"
+shared="${SHARED_DATA:-../shared/data}"
 data="$shared/eval"
-bin="${VIGIE_BIN:-target/release/vigie}"
+bin="${TEST_VIGIE_BINARY:-target/release/vigie}"
 reference=docs/measurements/alerts
 update=false
 [[ "${1:-}" == "--update" ]] && update=true

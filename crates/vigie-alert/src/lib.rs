@@ -19,7 +19,8 @@
 //!   narrative severities map to alert severities.
 //! - [`silence`]: [`Silences`]. [`fingerprint`](mod@fingerprint): account pseudonyms and
 //!   the digests behind fingerprints and ids.
-//! - [`fixtures`]: narratives and notifications for tests (here and in delivery's).
+//! - `fixtures` (the `fixtures` feature, for tests only): narratives and notifications
+//!   built as the policy builds them, for this crate's tests and delivery's.
 //!
 //! The nouns a notification is made of ([`Notification`], [`Alert`], [`AlertSeverity`], …)
 //! live in `vigie_domain::alert`, since delivery takes them too; they are re-exported here.
@@ -29,6 +30,7 @@ pub mod config;
 pub mod content;
 mod error;
 pub mod fingerprint;
+#[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod policy;
 pub mod silence;

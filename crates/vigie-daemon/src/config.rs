@@ -628,4 +628,23 @@ mod tests {
             "{err}"
         );
     }
+
+    #[test]
+    fn a_variable_that_only_shares_the_prefix_is_named_in_the_error() {
+        let err = load("", &[("VIGIE_BIN", "/usr/local/bin/vigie")]).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            message.contains("environment variable VIGIE_BIN is not a configuration override")
+                && message.contains("data_dir")
+                && !message.contains("/usr/local/bin"),
+            "{message}"
+        );
+        // Sections the defaults leave unset are still overridable.
+        let config = load(
+            "[source]\nkind = \"kafka\"\n",
+            &[("VIGIE_KAFKA__BROKERS", "k:9092")],
+        )
+        .unwrap();
+        assert_eq!(config.raw.kafka.unwrap().brokers, "k:9092");
+    }
 }

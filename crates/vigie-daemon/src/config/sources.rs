@@ -105,6 +105,25 @@ pub(super) fn apply_env_overrides(
                 ),
             ));
         }
+        // A variable that merely shares the prefix (a wrapper script's `VIGIE_BIN`, say)
+        // would otherwise fail as an unknown key that no file mentions.
+        let known_top = |key: &str| {
+            table.contains_key(key) || schema.as_table().is_some_and(|t| t.contains_key(key))
+        };
+        if !known_top(keys[0]) {
+            let sections: Vec<&str> = schema
+                .as_table()
+                .map_or(Vec::new(), |t| t.keys().map(String::as_str).collect());
+            return Err(invalid(
+                &dotted,
+                format!(
+                    "environment variable {ENV_PREFIX}{} is not a configuration override: `{}` is no key of the configuration (they are {}); unset or rename the variable",
+                    path.to_uppercase(),
+                    keys[0],
+                    sections.join(", ")
+                ),
+            ));
+        }
         sensitive.overrides.push(value.to_owned());
         let last = keys[keys.len() - 1];
         let property = keys.starts_with(&["kafka", "properties"]);

@@ -41,7 +41,7 @@ use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
+use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use serde_json::json;
 use vigie_tests::{free_port, metric_sum, TestBroker, VigieProcess};
 
@@ -313,19 +313,36 @@ fn broker_read_rate(
     consumer.assign(&assignment)?;
     let started = Instant::now();
     let (mut read, mut bytes) = (0u64, 0u64);
+    // How unevenly the partitions arrive: the largest lead, in messages, of the partition
+    // read furthest over the one read least. Round-robin production puts the same event
+    // times at the same offsets, so this is what an event-time orderer has to buffer.
+    let mut per_partition = [0u64; PARTITIONS as usize];
+    let mut max_skew = 0u64;
     while read < total {
         if started.elapsed() > Duration::from_secs(600) {
             bail!("read only {read} of {total} messages in 600 s");
         }
         if let Some(message) = consumer.poll(Duration::from_millis(500)) {
-            bytes += message?.payload_len() as u64;
+            let message = message?;
+            bytes += message.payload_len() as u64;
             read += 1;
+            per_partition[message.partition() as usize % per_partition.len()] += 1;
+            let most = per_partition.iter().max().copied().unwrap_or(0);
+            let least = per_partition.iter().min().copied().unwrap_or(0);
+            // Partitions that are fully read no longer lag.
+            let open_least = if least * PARTITIONS as u64 >= total {
+                most
+            } else {
+                least
+            };
+            max_skew = max_skew.max(most - open_least);
         }
     }
     let secs = started.elapsed().as_secs_f64();
     Ok(json!({
         "posts_per_sec": (read as f64 / secs).round(),
         "mean_bytes_per_post": bytes / read.max(1),
+        "max_partition_skew_posts": max_skew,
     }))
 }
 
@@ -373,6 +390,8 @@ struct Scrape {
     rejected: f64,
     searchable: f64,
     detected: f64,
+    /// The most posts seen waiting in the event-time reorder buffer so far.
+    max_reorder_buffered: f64,
     text: String,
 }
 
@@ -391,6 +410,7 @@ fn scrape(vigie: &VigieProcess) -> Option<Scrape> {
             "vigie_detect_produce_to_detection_seconds_count",
             &[],
         ),
+        max_reorder_buffered: metric_sum(&text, "vigie_detector_reorder_buffered_posts", &[]),
         text,
     })
 }
@@ -403,9 +423,12 @@ fn follow(
     timeout: Duration,
 ) -> anyhow::Result<(Instant, Instant, Scrape)> {
     let mut first_consumed = None;
+    let mut max_reorder_buffered: f64 = 0.0;
     let deadline = Instant::now() + timeout;
     loop {
-        if let Some(s) = scrape(vigie) {
+        if let Some(mut s) = scrape(vigie) {
+            max_reorder_buffered = max_reorder_buffered.max(s.max_reorder_buffered);
+            s.max_reorder_buffered = max_reorder_buffered;
             if s.consumed > 0.0 && first_consumed.is_none() {
                 first_consumed = Some(Instant::now());
             }
@@ -447,6 +470,8 @@ fn backlog_run(setup: &Setup<'_>, total: u64) -> anyhow::Result<serde_json::Valu
         "posts_per_sec": (total as f64 / secs).round(),
         "cores_busy": cpu.map(|c| round(c / secs)),
         "peak_rss_mib": pid.and_then(peak_rss_mib),
+        "max_reorder_buffered_posts": last.max_reorder_buffered,
+        "reorder_forced_posts": metric_sum(&last.text, "vigie_detector_reorder_forced_total", &[]),
         "queued_latency_p50_s": quantile(&last.text, "vigie_index_produce_to_searchable_seconds", 0.5),
         "queued_latency_p99_s": quantile(&last.text, "vigie_index_produce_to_searchable_seconds", 0.99),
     }))
@@ -492,6 +517,7 @@ fn paced_run(
         "index_commit_secs": commit_secs,
         "index_commit_p99_s": quantile(&last.text, "vigie_index_commit_duration_seconds", 0.99),
         "peak_rss_mib": vigie.pid().and_then(peak_rss_mib),
+        "max_reorder_buffered_posts": last.max_reorder_buffered,
     }))
 }
 

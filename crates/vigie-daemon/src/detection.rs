@@ -631,6 +631,17 @@ impl Detection {
         self.observed_through.merge(checkpoint);
     }
 
+    /// Returns the (topic, partition) pairs the source should stop reading for now, read
+    /// so far ahead of the event-time watermark that their posts only fill the reorder
+    /// buffer (see `EventTimeOrderer::partitions_to_pause`).
+    pub fn partitions_to_pause(&mut self) -> Vec<(String, i32)> {
+        self.orderer
+            .partitions_to_pause()
+            .into_iter()
+            .map(|key| (key.topic, key.partition))
+            .collect()
+    }
+
     /// Returns the offsets of every post observed so far: what a snapshot written now
     /// covers, and so the furthest the source may commit.
     pub fn observed_through(&self) -> &Checkpoint {

@@ -40,6 +40,8 @@ pub struct Metrics {
     pub newest_event_time: IntGauge,
     /// 1 while the source is connected.
     pub source_connected: IntGauge,
+    /// Partitions paused because they are read far ahead of the event-time watermark.
+    pub partitions_paused: IntGauge,
     /// Posts the detector observed.
     pub detector_posts_observed: IntCounter,
     /// Fixed memory of the detector's state.
@@ -171,6 +173,11 @@ impl Metrics {
             newest_event_time: IntGauge::new("vigie_index_newest_event_time_seconds", "Newest post event time indexed (Unix seconds).")
                 .unwrap(),
             source_connected: IntGauge::new("vigie_source_connected", "1 while the source is connected.").unwrap(),
+            partitions_paused: IntGauge::new(
+                "vigie_source_partitions_paused",
+                "Kafka partitions paused because they are read far ahead of the event-time watermark (the reorder buffer is filling).",
+            )
+            .unwrap(),
             detector_posts_observed: IntCounter::new(
                 "vigie_detector_posts_observed_total",
                 "Posts observed by the narrative detector.",
@@ -313,6 +320,7 @@ impl Metrics {
             Box::new(metrics.queue_depth.clone()),
             Box::new(metrics.newest_event_time.clone()),
             Box::new(metrics.source_connected.clone()),
+            Box::new(metrics.partitions_paused.clone()),
             Box::new(metrics.detector_posts_observed.clone()),
             Box::new(metrics.detector_memory.clone()),
             Box::new(metrics.detector_duplicates_skipped.clone()),

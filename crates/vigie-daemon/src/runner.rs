@@ -140,6 +140,8 @@ pub async fn run_pipeline<S: Source>(
     )
     .context("failed to start the index thread")?;
     state.index_open.store(true, Ordering::Relaxed);
+    // Partitions the detect stage asks the source to pause (event-time flow control).
+    let (pause_tx, mut pause_rx) = tokio::sync::watch::channel(Vec::<(String, i32)>::new());
     let detect_thread = match detection {
         Some(detection) => {
             let (detect_tx, detect_rx) = mpsc::channel(BATCH_QUEUE_CAPACITY);
@@ -148,7 +150,7 @@ pub async fn run_pipeline<S: Source>(
             let report = tracker.register(DetectStage::NAME, durable_tx.clone());
             Some(
                 spawn_stage(
-                    DetectStage::new(detection, metrics.clone(), snapshot_interval),
+                    DetectStage::new(detection, metrics.clone(), snapshot_interval, pause_tx),
                     detect_rx,
                     Outlet::new(Vec::new(), Some(report)),
                     options.clone(),
@@ -179,6 +181,10 @@ pub async fn run_pipeline<S: Source>(
     let mut committed = Checkpoint::new();
     let result: anyhow::Result<()> = async {
         loop {
+            if pause_rx.has_changed().unwrap_or(false) {
+                let wanted = pause_rx.borrow_and_update().clone();
+                source.pause_only(&wanted);
+            }
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => {

@@ -175,6 +175,9 @@ pub struct EventTimeOrderer<T> {
     last_released: Option<i64>,
     next_seq: u64,
     counters: OrdererCounters,
+    /// Asking the source to pause the partitions ahead (see [`Self::partitions_to_pause`]);
+    /// not saved: it follows the buffer.
+    pausing: bool,
 }
 
 impl<T> EventTimeOrderer<T> {
@@ -193,7 +196,54 @@ impl<T> EventTimeOrderer<T> {
             last_released: None,
             next_seq: 0,
             counters: OrdererCounters::default(),
+            pausing: false,
         })
+    }
+
+    /// Returns the partitions the source should stop reading for now: once the buffer is
+    /// a quarter full (until it is back under an eighth), every partition read far enough
+    /// ahead that none of its posts is waiting on it, i.e. whose own watermark is past the
+    /// global one by more than the out-of-order bound. A broker hands a catching-up
+    /// consumer whole runs of one partition at a time (tens of thousands of posts, seen
+    /// with Tansu); read on, they only fill the buffer until posts are forced out in
+    /// arrival order. Paused, they wait in Kafka while the partition holding the
+    /// watermark catches up (Kafka Streams pauses a partition whose buffer is full the
+    /// same way). A partition at its end or revoked does not hold the watermark, so a
+    /// quiet partition never stalls the others.
+    pub fn partitions_to_pause(&mut self) -> Vec<PartitionKey> {
+        let buffered = self.buffer.len();
+        // Early: what the pipeline has in flight (a few batches per stage) and what the
+        // client fetched before the pause still arrive after it.
+        if buffered > self.max_buffered_posts / 4 {
+            self.pausing = true;
+        } else if buffered < self.max_buffered_posts / 8 {
+            self.pausing = false;
+        }
+        if !self.pausing {
+            return Vec::new();
+        }
+        let active = || {
+            self.partitions
+                .iter()
+                .filter(|(_, clock)| clock.assigned && !clock.at_end)
+        };
+        let ahead: Vec<PartitionKey> = match self.watermark {
+            Some(watermark) => {
+                let bound = watermark.saturating_add(self.out_of_order_secs);
+                active()
+                    .filter(|(_, clock)| clock.watermark.is_some_and(|w| w > bound))
+                    .map(|(key, _)| key.clone())
+                    .collect()
+            }
+            // No watermark yet: an assigned partition has not delivered (nor reached its
+            // end), so every one that has is ahead of it.
+            None if active().any(|(_, clock)| clock.watermark.is_none()) => active()
+                .filter(|(_, clock)| clock.watermark.is_some())
+                .map(|(key, _)| key.clone())
+                .collect(),
+            None => Vec::new(),
+        };
+        ahead
     }
 
     /// Rebuilds an orderer from a snapshot, under the current configuration. Partitions

@@ -187,4 +187,12 @@ pub trait Source: Send {
 
     /// Returns the current status.
     fn status(&self) -> SourceStatus;
+
+    /// Stops reading `partitions` (topic, partition) for now and resumes every partition
+    /// paused before that is not among them. Event time asks for it when a partition is
+    /// read far ahead of the others. Sources without partitions ignore it; a partition
+    /// this source does not own is skipped.
+    fn pause_only(&mut self, partitions: &[(String, i32)]) {
+        let _ = partitions;
+    }
 }

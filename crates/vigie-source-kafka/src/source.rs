@@ -47,6 +47,10 @@ pub struct KafkaSource {
     /// Partitions assigned to this consumer, as the rebalances reported them: a partition
     /// EOF names only the partition number.
     assigned: BTreeSet<(String, i32)>,
+    /// Partitions paused at event time's request, and the assignment they were paused
+    /// under (a rebalance hands partitions out unpaused).
+    paused: BTreeSet<(String, i32)>,
+    paused_under: BTreeSet<(String, i32)>,
 }
 
 impl KafkaSource {
@@ -117,6 +121,8 @@ impl KafkaSource {
             config,
             limits,
             pending: PendingBatch::default(),
+            paused: BTreeSet::new(),
+            paused_under: BTreeSet::new(),
             reject_log: LogLimiter::default(),
             assigned: BTreeSet::new(),
         })
@@ -189,6 +195,45 @@ impl Source for KafkaSource {
         let checkpoint = checkpoint.clone();
         // A synchronous commit waits for the group coordinator: keep it off the runtime.
         run_blocking(move || commit_assigned(&consumer, &checkpoint)).await
+    }
+
+    /// Pauses and resumes through librdkafka, which keeps each partition's position:
+    /// nothing is skipped or read twice. A failure is logged and left: pausing only keeps
+    /// the reorder buffer small, and posts read anyway are still ordered up to its bound.
+    fn pause_only(&mut self, partitions: &[(String, i32)]) {
+        if self.paused_under != self.assigned {
+            // Assigned anew since the last pause: librdkafka resumed them.
+            self.paused.clear();
+            self.paused_under = self.assigned.clone();
+        }
+        let wanted: BTreeSet<(String, i32)> = partitions
+            .iter()
+            .filter(|p| self.assigned.contains(*p))
+            .cloned()
+            .collect();
+        let list = |set: Vec<&(String, i32)>| {
+            let mut list = TopicPartitionList::new();
+            for (topic, partition) in set {
+                list.add_partition(topic, *partition);
+            }
+            list
+        };
+        let pause = list(wanted.difference(&self.paused).collect());
+        let resume = list(self.paused.difference(&wanted).collect());
+        if pause.count() > 0 {
+            match self.consumer.pause(&pause) {
+                Ok(()) => {
+                    debug!(partitions = ?wanted, "paused kafka partitions read far ahead of event time")
+                }
+                Err(err) => warn!(error = %err, "cannot pause kafka partitions"),
+            }
+        }
+        if resume.count() > 0 {
+            if let Err(err) = self.consumer.resume(&resume) {
+                warn!(error = %err, "cannot resume kafka partitions");
+            }
+        }
+        self.paused = wanted;
     }
 
     /// Returns whether a broker is reachable and the consumer lag of assigned partitions

@@ -41,13 +41,25 @@ pub struct DetectStage {
     snapshot_outage: StorageOutage,
     /// Batches observed since the last durable report.
     unreported: bool,
+    /// The partitions the source should pause, for the event-time orderer.
+    pause: tokio::sync::watch::Sender<Vec<(String, i32)>>,
 }
 
 impl DetectStage {
     /// Returns the stage; snapshots are saved every `snapshot_interval` when the detection
     /// keeps state.
-    pub fn new(detection: Detection, metrics: Metrics, snapshot_interval: Duration) -> Self {
+    ///
+    /// `pause` carries the partitions the source should stop reading for now: a partition
+    /// the broker hands out far ahead of the others would otherwise fill the reorder
+    /// buffer until posts are released out of order.
+    pub fn new(
+        detection: Detection,
+        metrics: Metrics,
+        snapshot_interval: Duration,
+        pause: tokio::sync::watch::Sender<Vec<(String, i32)>>,
+    ) -> Self {
         DetectStage {
+            pause,
             detection,
             metrics,
             snapshot_interval,
@@ -55,6 +67,19 @@ impl DetectStage {
             snapshot_outage: StorageOutage::new("snapshot"),
             unreported: false,
         }
+    }
+
+    /// Tells the source which partitions to pause, when that changed.
+    fn request_pauses(&mut self) {
+        let wanted = self.detection.partitions_to_pause();
+        self.metrics.partitions_paused.set(wanted.len() as i64);
+        self.pause.send_if_modified(|current| {
+            let changed = *current != wanted;
+            if changed {
+                *current = wanted;
+            }
+            changed
+        });
     }
 
     /// Saves the state when due (or `last`) and reports what it covers as durable.
@@ -134,6 +159,7 @@ impl Stage for DetectStage {
             self.detection.note_observed(&batch.checkpoint);
             self.unreported = true;
         }
+        self.request_pauses();
         Ok(())
     }
 
@@ -143,6 +169,7 @@ impl Stage for DetectStage {
         }
         self.detection.apply_commands();
         self.detection.publish();
+        self.request_pauses();
         self.save(false, out);
         Ok(())
     }

@@ -385,3 +385,58 @@ fn issue_8_an_assignment_is_applied_at_once() {
     assert_eq!(orderer.watermark(), Some(HOUR));
     assert_eq!(drain(&mut orderer), vec![0, 2]);
 }
+
+/// A partition read far ahead of the others is paused once the buffer is a quarter full,
+/// and resumed once the others caught up and the buffer is back under an eighth; nothing
+/// is forced out of order meanwhile.
+#[test]
+fn partitions_far_ahead_are_paused_while_the_buffer_fills() {
+    let mut orderer = orderer(); // max_buffered_posts 1000
+    let start = 1_448_539_200;
+    let keys: Vec<PartitionKey> = (0..4).map(|p| PartitionKey::new("posts", p)).collect();
+    for key in &keys {
+        orderer.push(key, start, 0, 0);
+    }
+    assert!(orderer.partitions_to_pause().is_empty());
+    // Partition 0 delivers a long run (one post per 10 s) while the others are silent.
+    let mut released = Vec::new();
+    for i in 1..=300 {
+        orderer.push(&keys[0], start + i * 10, 0, i as u32);
+        released.extend(drain(&mut orderer));
+    }
+    assert_eq!(orderer.partitions_to_pause(), vec![keys[0].clone()]);
+    // The others catch up; still paused until the buffer is under an eighth.
+    for i in 1..=300 {
+        for key in &keys[1..] {
+            orderer.push(key, start + i * 10, 0, 10_000 + i as u32);
+        }
+        released.extend(drain(&mut orderer));
+        if orderer.buffered() >= 125 {
+            assert!(!orderer.partitions_to_pause().is_empty());
+        }
+    }
+    assert!(orderer.partitions_to_pause().is_empty());
+    assert_eq!(orderer.counters().posts_forced, 0);
+    assert!(released.len() > 1000);
+}
+
+/// Before every partition delivered there is no watermark; once the buffer fills, the
+/// partitions that delivered are paused until the silent one delivers or reaches its end.
+#[test]
+fn partitions_that_delivered_are_paused_while_another_has_not() {
+    let mut orderer = orderer(); // max_buffered_posts 1000
+    let start = 1_448_539_200;
+    let (early, silent) = (PartitionKey::new("posts", 0), PartitionKey::new("posts", 1));
+    orderer.assigned(&silent);
+    for i in 0..300 {
+        orderer.push(&early, start + i * 10, 0, i as u32);
+        assert!(drain(&mut orderer).is_empty());
+    }
+    assert_eq!(orderer.watermark(), None);
+    assert_eq!(orderer.partitions_to_pause(), vec![early.clone()]);
+    orderer.at_end(&silent);
+    let released = drain(&mut orderer);
+    assert!(!released.is_empty());
+    assert!(orderer.partitions_to_pause().is_empty());
+    assert_eq!(orderer.counters().posts_forced, 0);
+}

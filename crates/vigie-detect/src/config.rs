@@ -312,7 +312,8 @@ pub struct EventTimeConfig {
     /// 1 letting any post move the watermark.
     pub corroborating_posts: u32,
     /// Most posts held in the reorder buffer (1 to 1,000,000); beyond it the oldest is
-    /// released early. A snapshot holds the buffered posts.
+    /// released early. From a quarter of it, partitions read far ahead of the watermark
+    /// are paused at the source. A snapshot holds the buffered posts.
     pub max_buffered_posts: usize,
 }
 

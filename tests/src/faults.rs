@@ -126,7 +126,7 @@ impl std::ops::Deref for PersistentBroker {
 /// Returns `tansu broker` listening and advertised on `127.0.0.1:port` with `storage`,
 /// standard input closed.
 pub(crate) fn tansu_command(port: u16, storage: &str) -> anyhow::Result<Command> {
-    let binary = crate::tansu_binary()?;
+    let binary = crate::broker::tansu_binary()?;
     let url = format!("tcp://127.0.0.1:{port}");
     let mut command = Command::new(binary);
     command

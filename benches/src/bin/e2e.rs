@@ -18,6 +18,7 @@ use anyhow::{bail, Context};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use serde_json::json;
+use vigie_benches::{open_jsonl, Process};
 
 fn main() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().collect();
@@ -109,23 +110,6 @@ fn compare(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Peak resident set size of this process, from /proc (Linux).
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(str::to_owned)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(f64::NAN, |kb| kb / 1024.0)
-}
-
 fn percentile(sorted: &[f64], q: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -161,31 +145,12 @@ fn vigie(file: &Path) -> anyhow::Result<serde_json::Value> {
         "rejected": summary.rejected(),
         "seconds": secs,
         "posts_per_sec": summary.posts_read as f64 / secs,
-        "cpu_secs": cpu_secs(),
+        "cpu_secs": Process::This.cpu_secs().unwrap_or(f64::NAN),
         "latency_p50_ms": percentile(&latencies, 0.5) * 1e3,
         "latency_p90_ms": percentile(&latencies, 0.9) * 1e3,
         "latency_p99_ms": percentile(&latencies, 0.99) * 1e3,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": Process::This.peak_rss_mib().unwrap_or(f64::NAN),
     }))
-}
-
-/// User plus system CPU seconds of this process so far, from /proc (Linux).
-fn cpu_secs() -> f64 {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
-        return f64::NAN;
-    };
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after ')'.
-    let ticks: f64 = [11, 12]
-        .iter()
-        .filter_map(|&n| fields.get(n).and_then(|v| v.parse::<f64>().ok()))
-        .sum();
-    ticks / 100.0 // USER_HZ is 100 on Linux
 }
 
 /// Each stage alone on the same posts, decoded beforehand: analysis (on every core, as the
@@ -195,14 +160,7 @@ fn stages(file: &Path) -> anyhow::Result<serde_json::Value> {
     use rayon::prelude::*;
     use std::sync::Arc;
     use vigie_domain::{decode_post, AnalyzedPost, DecodeLimits, Origin};
-    let input = std::fs::File::open(file)?;
-    let reader: Box<dyn std::io::BufRead> = if file.extension().is_some_and(|e| e == "gz") {
-        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
-            input,
-        )))
-    } else {
-        Box::new(std::io::BufReader::new(input))
-    };
+    let reader = open_jsonl(file)?;
     let started = Instant::now();
     let origin = || Origin::File {
         path: file.display().to_string(),
@@ -294,14 +252,7 @@ fn baseline(file: &Path) -> anyhow::Result<serde_json::Value> {
     let index = tantivy::Index::create_in_dir(dir.path(), builder.build())?;
     let mut writer: tantivy::IndexWriter = index.writer_with_num_threads(2, 128 << 20)?;
     let started = Instant::now();
-    let input = std::fs::File::open(file)?;
-    let reader: Box<dyn BufRead> = if file.extension().is_some_and(|e| e == "gz") {
-        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
-            input,
-        )))
-    } else {
-        Box::new(std::io::BufReader::new(input))
-    };
+    let reader = open_jsonl(file)?;
     let mut posts = 0u64;
     for line in reader.lines() {
         let line = line?;
@@ -333,6 +284,6 @@ fn baseline(file: &Path) -> anyhow::Result<serde_json::Value> {
         "posts_per_sec": posts as f64 / secs,
         "latency_p50_ms": null,
         "latency_p99_ms": null,
-        "peak_rss_mib": peak_rss_mib(),
+        "peak_rss_mib": Process::This.peak_rss_mib().unwrap_or(f64::NAN),
     }))
 }

@@ -29,7 +29,7 @@
 //! a user who wants posts searchable within 2 s sets; the default, 5 s, bounds freshness
 //! by itself), the backlog run uses the defaults.
 
-use std::io::{BufRead, BufReader};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -43,6 +43,7 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Message, Offset, TopicPartitionList};
 use serde_json::json;
+use vigie_benches::{open_jsonl, Process};
 use vigie_tests::{free_port, metric_sum, TestBroker, VigieProcess};
 
 const PARTITIONS: i32 = 4;
@@ -184,15 +185,8 @@ impl Options {
 /// Reads the posts and returns `copies` copies of them, serialized, each with new ids
 /// (`-kN`) and its event times shifted past the previous copy's.
 fn load_copies(file: &Path, copies: usize) -> anyhow::Result<Vec<Vec<u8>>> {
-    let reader: Box<dyn std::io::Read> = if file.extension().is_some_and(|e| e == "gz") {
-        Box::new(flate2::read::MultiGzDecoder::new(std::fs::File::open(
-            file,
-        )?))
-    } else {
-        Box::new(std::fs::File::open(file)?)
-    };
     let mut posts: Vec<(serde_json::Value, DateTime<Utc>)> = Vec::new();
-    for line in BufReader::new(reader).lines() {
+    for line in open_jsonl(file)?.lines() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
@@ -457,11 +451,11 @@ fn backlog_run(setup: &Setup<'_>, total: u64) -> anyhow::Result<serde_json::Valu
     let config = vigie_config(setup, "backlog", port, None)?;
     let mut vigie = VigieProcess::run(&config, port, &dir.join("vigie-backlog.log"))?;
     let pid = vigie.pid();
-    let cpu_before = pid.map(process_cpu_secs);
+    let cpu_before = pid.and_then(|pid| Process::Pid(pid).cpu_secs());
     let (first, done, last) = follow(&mut vigie, total, Duration::from_secs(3600))?;
     let secs = done.duration_since(first).as_secs_f64();
     let cpu = pid
-        .map(process_cpu_secs)
+        .and_then(|pid| Process::Pid(pid).cpu_secs())
         .zip(cpu_before)
         .map(|(a, b)| a - b);
     Ok(json!({
@@ -563,28 +557,9 @@ fn quantile(exposition: &str, name: &str, q: f64) -> Option<f64> {
     None
 }
 
-/// User + system CPU seconds of process `pid` so far.
-fn process_cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Peak resident memory of process `pid`, in MiB.
+/// Peak resident memory of process `pid`, in whole MiB.
 fn peak_rss_mib(pid: u32) -> Option<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    Some(line.split_whitespace().nth(1)?.parse::<u64>().ok()? / 1024)
+    Process::Pid(pid).peak_rss_mib().map(|mib| mib as u64)
 }
 
 fn round(x: f64) -> f64 {
